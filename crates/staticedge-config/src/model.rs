@@ -1,0 +1,303 @@
+//! The validated configuration the proxy runs on. Everything here has already been
+//! checked: names resolve to upstreams, durations are in range, defaults are filled in.
+
+use crate::error::Location;
+use crate::host::HostPattern;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::file::{MinVersion, ProxyProtocolMode};
+
+/// Where a configuration came from, so `/status` can tell which file and version runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+}
+
+/// A whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where it came from.
+    pub source: ConfigSource,
+    /// Process-wide settings.
+    pub server: ServerSettings,
+    /// The admin (health, metrics) port.
+    pub admin: AdminSettings,
+    /// TLS protocol settings and certificates.
+    pub tls: TlsSettings,
+    /// The addresses clients connect to.
+    pub listeners: Vec<Listener>,
+    /// Routes, in file order.
+    pub routes: Vec<Route>,
+    /// Upstreams by name.
+    pub upstreams: BTreeMap<String, Upstream>,
+}
+
+impl Config {
+    /// The settings a reload cannot change without a restart, as a comparable value.
+    pub fn restart_only(&self) -> RestartOnly {
+        RestartOnly {
+            threads: self.server.threads,
+            admin_listen: self.admin.listen,
+            listeners: self
+                .listeners
+                .iter()
+                .map(|l| (l.listen, l.tls, l.proxy_protocol))
+                .collect(),
+        }
+    }
+}
+
+/// Settings fixed for the life of the process (listen sockets, thread counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartOnly {
+    threads: usize,
+    admin_listen: SocketAddr,
+    listeners: Vec<(SocketAddr, bool, ProxyProtocolMode)>,
+}
+
+impl RestartOnly {
+    /// Names the first restart-only setting that differs, for the reload error message.
+    pub fn first_difference(&self, other: &RestartOnly) -> Option<&'static str> {
+        if self.threads != other.threads {
+            Some("server.threads")
+        } else if self.admin_listen != other.admin_listen {
+            Some("admin.listen")
+        } else if self.listeners != other.listeners {
+            Some("listener (listen, tls, proxy_protocol)")
+        } else {
+            None
+        }
+    }
+}
+
+/// Where access log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    /// One JSON line per request on standard output.
+    Stdout,
+    /// No access log.
+    Off,
+    /// Appended to this file (reopened on SIGHUP for logrotate).
+    File(PathBuf),
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// Worker threads for the proxy.
+    pub threads: usize,
+    /// After SIGTERM: readiness fails at once, traffic is still served this long.
+    pub grace_period: Duration,
+    /// Then: listeners close; in-flight requests get this long.
+    pub drain_timeout: Duration,
+    /// Access log destination.
+    pub access_log: AccessLog,
+    /// How long an idle client keep-alive connection is kept (below the NLB's 350 s).
+    pub keepalive_timeout: Duration,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Plain-HTTP address of /healthz, /readyz, /metrics, /status.
+    pub listen: SocketAddr,
+}
+
+/// An ALPN protocol offered to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alpn {
+    /// HTTP/2.
+    H2,
+    /// HTTP/1.1.
+    Http11,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSettings {
+    /// Lowest protocol version accepted.
+    pub min_version: MinVersion,
+    /// ALPN protocols in preference order.
+    pub alpn: Vec<Alpn>,
+    /// Certificates; the first answers a missing or unknown SNI.
+    pub certificates: Vec<CertificateFiles>,
+}
+
+/// One `[[tls.certificate]]` entry: paths, plus where it was written for errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Where `cert = ...` is in the configuration.
+    pub cert_at: Location,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Where `key = ...` is in the configuration.
+    pub key_at: Location,
+}
+
+/// One `[[listener]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Socket address to bind.
+    pub listen: SocketAddr,
+    /// TLS (default) or plain HTTP.
+    pub tls: bool,
+    /// Plain listener only: answer every request with a 308 to https.
+    pub redirect_https: bool,
+    /// PROXY protocol v2 handling (TLS listeners).
+    pub proxy_protocol: ProxyProtocolMode,
+}
+
+/// What Host header the upstream receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostHeader {
+    /// The client's Host, unchanged.
+    Preserve,
+    /// The upstream's DNS name (what an Elastic Beanstalk app has in ALLOWED_HOSTS).
+    Upstream,
+    /// This exact string.
+    Literal(String),
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Host patterns this route serves.
+    pub hosts: Vec<HostPattern>,
+    /// Path prefix; the longest matching one wins among a host's routes.
+    pub path_prefix: String,
+    /// Name of the upstream in [`Config::upstreams`].
+    pub upstream: String,
+    /// Host header policy.
+    pub host_header: HostHeader,
+    /// Client networks allowed; empty means everyone.
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+}
+
+/// How an upstream is addressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamAddress {
+    /// A fixed socket address.
+    Ip(SocketAddr),
+    /// A DNS name, re-resolved by TTL.
+    Name {
+        /// Lowercase, no trailing dot.
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+}
+
+impl UpstreamAddress {
+    /// The host part as written (name or IP), for Host headers and SNI.
+    pub fn host(&self) -> String {
+        match self {
+            UpstreamAddress::Ip(a) => a.ip().to_string(),
+            UpstreamAddress::Name { host, .. } => host.clone(),
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        match self {
+            UpstreamAddress::Ip(a) => a.port(),
+            UpstreamAddress::Name { port, .. } => *port,
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamAddress::Ip(a) => write!(f, "{a}"),
+            UpstreamAddress::Name { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// `[upstream.NAME]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    /// The key in `[upstream.NAME]`.
+    pub name: String,
+    /// Where it is.
+    pub address: UpstreamAddress,
+    /// HTTPS to the upstream (SNI = its name, certificate verified).
+    pub tls: bool,
+    /// TCP (and TLS) connect deadline.
+    pub connect_timeout: Duration,
+    /// Deadline for each read from the upstream.
+    pub read_timeout: Duration,
+    /// Pooled keep-alive connections idle longer than this are closed.
+    pub idle_timeout: Duration,
+    /// Further attempts when nothing reached the upstream yet.
+    pub retries: u32,
+    /// Name following.
+    pub dns: DnsSettings,
+    /// Optional start-up gate.
+    pub probe: Option<Probe>,
+}
+
+/// `[upstream.NAME.dns]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// Lower clamp of the record TTL.
+    pub min_ttl: Duration,
+    /// Upper clamp of the record TTL.
+    pub max_ttl: Duration,
+    /// How long the last good answer is used while DNS fails.
+    pub serve_stale_for: Duration,
+    /// Nameservers; empty means /etc/resolv.conf.
+    pub nameservers: Vec<SocketAddr>,
+}
+
+/// `[upstream.NAME.probe]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// Request path.
+    pub path: String,
+    /// Host header; `None` means the upstream's DNS name.
+    pub host: Option<String>,
+    /// Statuses that count as success.
+    pub expect_status: Vec<u16>,
+    /// Time between probes.
+    pub interval: Duration,
+}
+
+/// Defaults, in one place so the docs and the code agree.
+pub mod defaults {
+    use std::time::Duration;
+    /// `[server] grace_period`.
+    pub const GRACE_PERIOD: Duration = Duration::from_secs(15);
+    /// `[server] drain_timeout`.
+    pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `[server] keepalive_timeout`.
+    pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The NLB's fixed TCP idle timeout; client keep-alive must stay below it.
+    pub const NLB_IDLE_TIMEOUT: Duration = Duration::from_secs(350);
+    /// `[admin] listen`.
+    pub const ADMIN_LISTEN: &str = "0.0.0.0:9901";
+    /// `[upstream.*] connect_timeout`.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+    /// `[upstream.*] read_timeout`.
+    pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `[upstream.*] idle_timeout`: below the EB load balancer's 60 s.
+    pub const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+    /// `[upstream.*] retries`.
+    pub const RETRIES: u32 = 1;
+    /// `[upstream.*.dns] min_ttl`.
+    pub const MIN_TTL: Duration = Duration::from_secs(1);
+    /// `[upstream.*.dns] max_ttl`.
+    pub const MAX_TTL: Duration = Duration::from_secs(60);
+    /// `[upstream.*.dns] serve_stale_for`.
+    pub const SERVE_STALE_FOR: Duration = Duration::from_secs(3600);
+    /// `[upstream.*.probe] interval`.
+    pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
+}

@@ -1,0 +1,160 @@
+//! Every kind of configuration mistake gives one line naming file, line and column.
+
+use staticedge_config::{parse, AccessLog, HostHeader, HostPattern, UpstreamAddress};
+use std::path::Path;
+
+const GOOD: &str = r#"
+[server]
+threads = 2
+grace_period = "15s"
+drain_timeout = "1m"
+access_log = "off"
+
+[admin]
+listen = "127.0.0.1:9901"
+
+[tls]
+min_version = "1.3"
+alpn = ["h2", "http/1.1"]
+
+[[tls.certificate]]
+cert = "/etc/staticedge/tls/a/fullchain.pem"
+key = "/etc/staticedge/tls/a/privkey.pem"
+
+[[listener]]
+listen = "0.0.0.0:443"
+proxy_protocol = "optional"
+
+[[listener]]
+listen = "0.0.0.0:80"
+tls = false
+redirect_https = true
+
+[[route]]
+hosts = ["api.example.com", "*.api.example.com"]
+upstream = "eb-prod"
+host_header = "upstream"
+allow_cidrs = ["10.0.0.0/8", "2001:db8::/32"]
+
+[[route]]
+hosts = ["*"]
+path_prefix = "/v2"
+upstream = "eb-prod"
+host_header = "app.internal"
+
+[upstream.eb-prod]
+address = "MyApp.eba-abc123.us-east-1.elasticbeanstalk.com:80"
+connect_timeout = "2s"
+retries = 2
+
+[upstream.eb-prod.dns]
+min_ttl = "1s"
+max_ttl = "60s"
+serve_stale_for = "1h"
+nameservers = ["127.0.0.1:5354", "10.0.0.2"]
+
+[upstream.eb-prod.probe]
+path = "/health"
+host = "api.example.com"
+expect_status = [200, 204]
+interval = "10s"
+"#;
+
+#[test]
+fn the_full_format_parses_into_the_model() {
+    let c = parse(Path::new("/etc/staticedge/staticedge.toml"), GOOD).expect("valid");
+    assert_eq!(c.server.threads, 2);
+    assert_eq!(c.server.drain_timeout.as_secs(), 60);
+    assert_eq!(c.server.access_log, AccessLog::Off);
+    assert_eq!(c.listeners.len(), 2);
+    assert!(c.listeners[1].redirect_https && !c.listeners[1].tls);
+    assert_eq!(c.routes[0].hosts[1], HostPattern::Wildcard("api.example.com".into()));
+    assert_eq!(c.routes[0].host_header, HostHeader::Upstream);
+    assert_eq!(c.routes[1].host_header, HostHeader::Literal("app.internal".into()));
+    assert_eq!(c.routes[1].path_prefix, "/v2");
+    let u = &c.upstreams["eb-prod"];
+    assert_eq!(
+        u.address,
+        UpstreamAddress::Name {
+            host: "myapp.eba-abc123.us-east-1.elasticbeanstalk.com".into(),
+            port: 80
+        }
+    );
+    assert_eq!(u.retries, 2);
+    assert_eq!(u.dns.nameservers[1].port(), 53);
+    assert_eq!(u.probe.as_ref().map(|p| p.expect_status.clone()), Some(vec![200, 204]));
+    assert_eq!(c.source.sha256.len(), 64);
+}
+
+/// One broken variant of a minimal file per case: the text to replace, its
+/// replacement, and what the single error line must say (position and words).
+struct Case {
+    name: &'static str,
+    from: &'static str,
+    to: &'static str,
+    want: &'static str,
+}
+
+const BASE: &str = r#"[server]
+grace_period = "15s"
+
+[[tls.certificate]]
+cert = "a.pem"
+key = "a.key"
+
+[[listener]]
+listen = "127.0.0.1:8443"
+
+[[route]]
+hosts = ["api.example.com"]
+upstream = "app"
+
+[upstream.app]
+address = "app.example.com:80"
+"#;
+
+#[test]
+fn each_mistake_names_file_line_and_column() {
+    let cases = [
+        Case { name: "unknown key", from: "grace_period", to: "grace_perod", want: "/x/se.toml:2:1: unknown field `grace_perod`" },
+        Case { name: "bad duration", from: "\"15s\"", to: "\"15 parsecs\"", want: "/x/se.toml:2:16: invalid duration" },
+        Case { name: "bad socket address", from: "127.0.0.1:8443", to: "127.0.0.1:port", want: "/x/se.toml:9:10: invalid socket address" },
+        Case { name: "bad cidr", from: "upstream = \"app\"\n", to: "upstream = \"app\"\nallow_cidrs = [\"10.0.0.0/33\"]\n", want: "/x/se.toml:14:16: invalid IP address" },
+        Case { name: "unknown upstream", from: "upstream = \"app\"", to: "upstream = \"ap\"", want: "/x/se.toml:13:12: route.upstream: no [upstream.ap] is defined (defined: app)" },
+        Case { name: "duplicate route", from: "upstream = \"app\"\n", to: "upstream = \"app\"\n[[route]]\nhosts = [\"API.example.com\"]\nupstream = \"app\"\n", want: "/x/se.toml:15:10: route: host api.example.com with path_prefix \"/\" is already routed at line 12" },
+        Case { name: "upstream without port", from: "app.example.com:80", to: "app.example.com", want: "/x/se.toml:16:11: upstream.app.address: \"app.example.com\" needs a port" },
+        Case { name: "bad host pattern", from: "[\"api.example.com\"]", to: "[\"api.*.com\"]", want: "/x/se.toml:12:10: route.hosts: host pattern \"api.*.com\"" },
+        Case { name: "bad min_version", from: "[[tls.certificate]]", to: "[tls]\nmin_version = \"1.1\"\n[[tls.certificate]]", want: "/x/se.toml:5:15: unknown variant `1.1`" },
+        Case { name: "bad proxy_protocol", from: "listen = \"127.0.0.1:8443\"", to: "listen = \"127.0.0.1:8443\"\nproxy_protocol = \"yes\"", want: "/x/se.toml:10:18: unknown variant `yes`" },
+        Case { name: "syntax error", from: "[[route]]", to: "[[route]", want: "/x/se.toml:11:" },
+        Case { name: "ttl clamp inverted", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"2m\"\nmax_ttl = \"1m\"", want: "/x/se.toml:17:1: upstream.app.dns: min_ttl (120s) is above max_ttl (60s)" },
+        Case { name: "keepalive above the NLB idle timeout", from: "[server]", to: "[server]\nkeepalive_timeout = \"400s\"", want: "/x/se.toml:2:21: server.keepalive_timeout must be above 0 and below the NLB's 350s idle timeout" },
+        Case { name: "redirect on a TLS listener", from: "listen = \"127.0.0.1:8443\"", to: "listen = \"127.0.0.1:8443\"\nredirect_https = true", want: "listener: redirect_https needs tls = false" },
+    ];
+    let path = Path::new("/x/se.toml");
+    assert!(parse(path, BASE).is_ok(), "the base case must be valid");
+    for case in cases {
+        assert!(BASE.contains(case.from), "{}: bad test", case.name);
+        let text = BASE.replacen(case.from, case.to, 1);
+        let errors = parse(path, &text).expect_err(case.name);
+        let rendered = errors.to_string();
+        assert_eq!(errors.0.len(), 1, "{}: {rendered}", case.name);
+        assert!(
+            rendered.contains(case.want),
+            "{}: got {rendered:?}, want it to contain {:?}",
+            case.name,
+            case.want
+        );
+    }
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let text = BASE
+        .replace("upstream = \"app\"", "upstream = \"nope\"")
+        .replace("app.example.com:80", "app.example.com:99999");
+    let errors = parse(Path::new("c.toml"), &text).expect_err("two problems");
+    assert_eq!(errors.0.len(), 2, "{errors}");
+    // sorted in file order
+    assert!(errors.0[0].location.line < errors.0[1].location.line);
+}
