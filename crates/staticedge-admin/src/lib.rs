@@ -1,0 +1,16 @@
+//! The admin port: what the NLB and the operator ask an instance.
+//!
+//! `/healthz` (the process serves), `/readyz` (send me traffic: every reason it should
+//! not is listed), `/status` (JSON facts: addresses, certificates, reloads),
+//! `/metrics` (Prometheus). Plain HTTP on its own port, any Host accepted, so the NLB
+//! health check never depends on TLS, SNI or routing.
+
+mod lifecycle;
+mod readiness;
+mod service;
+mod status;
+
+pub use lifecycle::{Lifecycle, ProbeGate, ReloadOutcome};
+pub use readiness::{readiness, Readiness};
+pub use service::{AdminApp, AdminView};
+pub use status::status_json;

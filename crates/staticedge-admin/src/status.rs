@@ -1,0 +1,116 @@
+//! `/status`: the JSON an operator (or the status page) reads to see what runs.
+
+use crate::service::AdminView;
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Builds the status document.
+pub fn status_json(view: &AdminView) -> Value {
+    let state = view.state.load_full();
+    let config = &state.config;
+    let reload = view.lifecycle.last_reload();
+    let now = SystemTime::now();
+    let routes: Vec<Value> = config
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "hosts": r.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+                "path_prefix": r.path_prefix,
+                "upstream": r.upstream,
+                "host_header": match &r.host_header {
+                    staticedge_config::HostHeader::Preserve => "preserve".to_string(),
+                    staticedge_config::HostHeader::Upstream => "upstream".to_string(),
+                    staticedge_config::HostHeader::Literal(s) => s.clone(),
+                },
+                "allow_cidrs": r.allow_cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let probes = view.lifecycle.probes.results();
+    let upstreams: Vec<Value> = state
+        .upstreams
+        .all()
+        .into_iter()
+        .map(|u| {
+            let s = u.snapshot();
+            let probe = probes.get(&s.name).map(|p| {
+                json!({
+                    "ever_succeeded": p.ever_succeeded,
+                    "last_result": p.last_result,
+                    "last_at": p.last_at.map(rfc3339),
+                })
+            });
+            json!({
+                "name": s.name,
+                "target": s.target,
+                "resolved": s.resolved,
+                "addresses": s.addresses.iter().map(|a| json!({
+                    "addr": a.addr.to_string(),
+                    "ttl_left_seconds": a.ttl_left_seconds,
+                })).collect::<Vec<_>>(),
+                "last_refresh": s.last_refresh.map(rfc3339),
+                "last_error": s.last_error,
+                "stale_since": s.stale_since.map(rfc3339),
+                "stale_seconds": s.stale_seconds,
+                "probe": probe,
+            })
+        })
+        .collect();
+    let certificates: Vec<Value> = view
+        .certs
+        .current()
+        .infos()
+        .iter()
+        .map(|c| {
+            let days_left = c
+                .not_after
+                .duration_since(now)
+                .map(|d| (d.as_secs() / 86_400) as i64)
+                .unwrap_or_else(|e| -((e.duration().as_secs() / 86_400) as i64) - 1);
+            json!({
+                "path": c.path,
+                "names": if c.names.is_empty() { vec![c.subject.clone()] } else { c.names.clone() },
+                "serial": c.serial,
+                "not_after": rfc3339(c.not_after),
+                "not_after_unix": c.not_after.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+                "days_left": days_left,
+                "expired": c.is_expired(now),
+            })
+        })
+        .collect();
+    let listeners: Vec<Value> = config
+        .listeners
+        .iter()
+        .map(|l| {
+            json!({
+                "listen": l.listen.to_string(),
+                "tls": l.tls,
+                "redirect_https": l.redirect_https,
+            })
+        })
+        .collect();
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": view.lifecycle.uptime_seconds(),
+        "draining": view.lifecycle.is_draining(),
+        "in_flight_requests": view.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        "config": {
+            "source": config.source.path.display().to_string(),
+            "hash": config.source.sha256,
+            "last_reload": {
+                "at": rfc3339(reload.at),
+                "result": if reload.error.is_some() { "error" } else { "ok" },
+                "error": reload.error,
+            },
+        },
+        "routes": routes,
+        "upstreams": upstreams,
+        "certificates": certificates,
+        "listeners": listeners,
+    })
+}

@@ -1,0 +1,372 @@
+//! The address set requests choose from, and what /status and /readyz say about it.
+
+use crate::lookup::Answer;
+use arc_swap::ArcSwapOption;
+use staticedge_config::{Upstream, UpstreamAddress};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long an address that refused a connection is passed over.
+const PENALTY: Duration = Duration::from_secs(10);
+
+/// The last good answer and when it arrived.
+#[derive(Debug)]
+struct Current {
+    answer: Answer,
+    refreshed: Instant,
+    refreshed_wall: SystemTime,
+}
+
+/// What went wrong lately, for /status.
+#[derive(Debug, Default, Clone)]
+struct Trouble {
+    last_error: Option<String>,
+    last_error_at: Option<SystemTime>,
+    failing_since: Option<SystemTime>,
+}
+
+/// One upstream's live addresses. Shared by the proxy (which selects) and the
+/// refresh loop (which replaces the answer).
+#[derive(Debug)]
+pub struct UpstreamAddrs {
+    upstream: Upstream,
+    current: ArcSwapOption<Current>,
+    trouble: Mutex<Trouble>,
+    next: AtomicUsize,
+    penalties: Mutex<Vec<(SocketAddr, Instant)>>,
+    any_penalty: AtomicBool,
+    /// Successful lookups since start.
+    pub lookups_ok: AtomicU64,
+    /// Failed lookups since start.
+    pub lookups_failed: AtomicU64,
+}
+
+/// One address in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrSnapshot {
+    /// The address requests go to.
+    pub addr: SocketAddr,
+    /// Seconds until the next lookup is due (0 when overdue).
+    pub ttl_left_seconds: u64,
+}
+
+/// A point-in-time view of an upstream for /status and metrics.
+#[derive(Debug, Clone)]
+pub struct UpstreamSnapshot {
+    /// Upstream name from the configuration.
+    pub name: String,
+    /// `name:port` or `IP:port` as configured.
+    pub target: String,
+    /// Whether there has ever been a good answer.
+    pub resolved: bool,
+    /// The addresses in use.
+    pub addresses: Vec<AddrSnapshot>,
+    /// When the last good answer arrived.
+    pub last_refresh: Option<SystemTime>,
+    /// The most recent lookup error, if the last lookup failed or any earlier one did.
+    pub last_error: Option<String>,
+    /// Since when lookups have been failing while the old answer is served.
+    pub stale_since: Option<SystemTime>,
+    /// Seconds the served answer has been stale (0 when fresh).
+    pub stale_seconds: f64,
+}
+
+impl UpstreamAddrs {
+    /// A fresh upstream. An IP address upstream is resolved from the start.
+    pub fn new(upstream: Upstream) -> Self {
+        let current = match &upstream.address {
+            UpstreamAddress::Ip(addr) => Some(Arc::new(Current {
+                answer: Answer {
+                    addrs: vec![*addr],
+                    ttl: Duration::from_secs(u32::MAX as u64),
+                },
+                refreshed: Instant::now(),
+                refreshed_wall: SystemTime::now(),
+            })),
+            UpstreamAddress::Name { .. } => None,
+        };
+        UpstreamAddrs {
+            upstream,
+            current: ArcSwapOption::new(current),
+            trouble: Mutex::new(Trouble::default()),
+            next: AtomicUsize::new(fastrand_seed()),
+            penalties: Mutex::new(Vec::new()),
+            any_penalty: AtomicBool::new(false),
+            lookups_ok: AtomicU64::new(0),
+            lookups_failed: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes over `old`'s last good answer when it followed the same address (a
+    /// reload that changed only timeouts must not forget the addresses).
+    pub fn seed_from(&self, old: &UpstreamAddrs) {
+        if old.upstream.address == self.upstream.address {
+            if let UpstreamAddress::Name { .. } = self.upstream.address {
+                self.current.store(old.current.load_full());
+            }
+        }
+    }
+
+    /// The configuration this set follows.
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// Picks the next address round-robin, skipping `exclude` (already tried for this
+    /// request) and, while others remain, addresses that recently refused connections.
+    pub fn select(&self, exclude: &[SocketAddr]) -> Option<SocketAddr> {
+        let current = self.current.load();
+        let addrs = &current.as_ref()?.answer.addrs;
+        let n = addrs.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let penalized = self.penalized();
+        let candidates = (0..n).map(|i| addrs[(start + i) % n]);
+        let mut fallback = None;
+        for a in candidates {
+            if exclude.contains(&a) {
+                continue;
+            }
+            if penalized.contains(&a) {
+                fallback.get_or_insert(a);
+                continue;
+            }
+            return Some(a);
+        }
+        fallback
+    }
+
+    fn penalized(&self) -> Vec<SocketAddr> {
+        if !self.any_penalty.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let now = Instant::now();
+        let mut p = self.penalties.lock().unwrap_or_else(|e| e.into_inner());
+        p.retain(|(_, until)| *until > now);
+        if p.is_empty() {
+            self.any_penalty.store(false, Ordering::Relaxed);
+        }
+        p.iter().map(|(a, _)| *a).collect()
+    }
+
+    /// Records that `addr` refused or timed out a connection: other addresses are
+    /// preferred for a short while.
+    pub fn mark_failed(&self, addr: SocketAddr) {
+        let until = Instant::now() + PENALTY;
+        let mut p = self.penalties.lock().unwrap_or_else(|e| e.into_inner());
+        match p.iter_mut().find(|(a, _)| *a == addr) {
+            Some(entry) => entry.1 = until,
+            None => p.push((addr, until)),
+        }
+        self.any_penalty.store(true, Ordering::Relaxed);
+    }
+
+    /// Stores a good answer; returns true when the address set changed.
+    pub fn store_answer(&self, answer: Answer) -> bool {
+        self.lookups_ok.fetch_add(1, Ordering::Relaxed);
+        let changed = self
+            .current
+            .load()
+            .as_ref()
+            .is_none_or(|c| c.answer.addrs != answer.addrs);
+        self.current.store(Some(Arc::new(Current {
+            answer,
+            refreshed: Instant::now(),
+            refreshed_wall: SystemTime::now(),
+        })));
+        let mut t = self.trouble.lock().unwrap_or_else(|e| e.into_inner());
+        t.failing_since = None;
+        changed
+    }
+
+    /// Records a failed lookup; the current answer (if any) stays. Returns true when
+    /// this is the first failure after a success (for logging a change of state once).
+    pub fn store_error(&self, error: String) -> bool {
+        self.lookups_failed.fetch_add(1, Ordering::Relaxed);
+        let now = SystemTime::now();
+        let mut t = self.trouble.lock().unwrap_or_else(|e| e.into_inner());
+        t.last_error = Some(error);
+        t.last_error_at = Some(now);
+        let first = t.failing_since.is_none();
+        if first {
+            t.failing_since = Some(now);
+        }
+        first
+    }
+
+    /// True once there is an answer to select from.
+    pub fn is_resolved(&self) -> bool {
+        self.current.load().is_some()
+    }
+
+    /// The TTL of the answer in use, if any.
+    pub fn current_ttl(&self) -> Option<Duration> {
+        self.current.load().as_ref().map(|c| c.answer.ttl)
+    }
+
+    /// Why this upstream should fail readiness, if it should: never resolved, or the
+    /// last good answer is older than `serve_stale_for`.
+    pub fn readiness_problem(&self) -> Option<String> {
+        let current = self.current.load();
+        let name = &self.upstream.name;
+        match current.as_ref() {
+            None => Some(format!(
+                "upstream {name}: never resolved ({})",
+                self.trouble
+                    .lock()
+                    .map(|t| t.last_error.clone())
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "no lookup finished yet".into())
+            )),
+            Some(c) => {
+                let age = c.refreshed.elapsed();
+                let limit = c.answer.ttl.saturating_add(self.upstream.dns.serve_stale_for);
+                (age > limit).then(|| {
+                    format!(
+                        "upstream {name}: last good DNS answer is {}s old, over serve_stale_for",
+                        age.as_secs()
+                    )
+                })
+            }
+        }
+    }
+
+    /// A view for /status and metrics.
+    pub fn snapshot(&self) -> UpstreamSnapshot {
+        let current = self.current.load();
+        let trouble = self
+            .trouble
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        let now = Instant::now();
+        let (addresses, last_refresh, stale_seconds) = match current.as_ref() {
+            None => (Vec::new(), None, 0.0),
+            Some(c) => {
+                let due = c.refreshed + c.answer.ttl;
+                let left = due.saturating_duration_since(now).as_secs();
+                let stale = if trouble.failing_since.is_some() {
+                    now.saturating_duration_since(due).as_secs_f64()
+                } else {
+                    0.0
+                };
+                (
+                    c.answer
+                        .addrs
+                        .iter()
+                        .map(|a| AddrSnapshot {
+                            addr: *a,
+                            ttl_left_seconds: left,
+                        })
+                        .collect(),
+                    Some(c.refreshed_wall),
+                    stale,
+                )
+            }
+        };
+        UpstreamSnapshot {
+            name: self.upstream.name.clone(),
+            target: self.upstream.address.to_string(),
+            resolved: current.is_some(),
+            addresses,
+            last_refresh,
+            last_error: trouble.last_error,
+            stale_since: trouble.failing_since.filter(|_| current.is_some()),
+            stale_seconds,
+        }
+    }
+}
+
+fn fastrand_seed() -> usize {
+    // Spread instances' round-robin starting points; no security property needed.
+    std::process::id() as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use staticedge_config::parse;
+    use std::path::Path;
+
+    fn upstream() -> Upstream {
+        let text = r#"
+[[tls.certificate]]
+cert = "a"
+key = "b"
+[[listener]]
+listen = "127.0.0.1:8443"
+[[route]]
+hosts = ["*"]
+upstream = "app"
+[upstream.app]
+address = "app.example.test:8000"
+"#;
+        let c = parse(Path::new("t.toml"), text).expect("valid");
+        c.upstreams["app"].clone()
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("addr")
+    }
+
+    fn answer(addrs: &[&str]) -> Answer {
+        Answer {
+            addrs: addrs.iter().map(|s| addr(s)).collect(),
+            ttl: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn unresolved_selects_nothing_and_is_not_ready() {
+        let u = UpstreamAddrs::new(upstream());
+        assert_eq!(u.select(&[]), None);
+        assert!(u.readiness_problem().is_some_and(|r| r.contains("never resolved")));
+    }
+
+    #[test]
+    fn round_robin_covers_every_address() {
+        let u = UpstreamAddrs::new(upstream());
+        u.store_answer(answer(&["127.0.0.2:8000", "127.0.0.3:8000", "127.0.0.4:8000"]));
+        let mut seen: Vec<SocketAddr> = (0..6).filter_map(|_| u.select(&[])).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(u.readiness_problem(), None);
+    }
+
+    #[test]
+    fn failures_keep_the_last_answer_and_say_so() {
+        let u = UpstreamAddrs::new(upstream());
+        assert!(u.store_answer(answer(&["127.0.0.2:8000"])));
+        assert!(!u.store_answer(answer(&["127.0.0.2:8000"])), "same set is no change");
+        assert!(u.store_error("SERVFAIL".into()), "first failure is reported");
+        assert!(!u.store_error("SERVFAIL".into()), "later ones are not");
+        assert_eq!(u.select(&[]), Some(addr("127.0.0.2:8000")));
+        let s = u.snapshot();
+        assert!(s.stale_since.is_some());
+        assert_eq!(s.last_error.as_deref(), Some("SERVFAIL"));
+        u.store_answer(answer(&["127.0.0.3:8000"]));
+        assert!(u.snapshot().stale_since.is_none());
+    }
+
+    #[test]
+    fn tried_and_failed_addresses_are_skipped() {
+        let u = UpstreamAddrs::new(upstream());
+        u.store_answer(answer(&["127.0.0.2:8000", "127.0.0.3:8000"]));
+        let dead = addr("127.0.0.2:8000");
+        for _ in 0..4 {
+            assert_ne!(u.select(&[dead]), Some(dead));
+        }
+        u.mark_failed(dead);
+        for _ in 0..4 {
+            assert_eq!(u.select(&[]), Some(addr("127.0.0.3:8000")));
+        }
+        // a penalized address is still used when it is the only one left
+        assert_eq!(u.select(&[addr("127.0.0.3:8000")]), Some(dead));
+    }
+}

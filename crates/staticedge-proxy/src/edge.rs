@@ -1,0 +1,281 @@
+//! `ProxyHttp` for staticedge: each phase delegates to the module that owns it.
+
+use crate::headers::{self, ClientFacts};
+use crate::respond;
+use crate::state::{ProxyState, SharedState};
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
+use pingora::proxy::{ProxyHttp, Session};
+use staticedge_config::{Route, Upstream};
+use staticedge_dns::UpstreamAddrs;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counts requests in progress; the drain waits for it to reach zero.
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        InFlight(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Per-request state.
+pub struct RequestCtx {
+    _in_flight: InFlight,
+    state: Option<Arc<ProxyState>>,
+    route: Option<usize>,
+    upstream: Option<Arc<UpstreamAddrs>>,
+    tried: Vec<SocketAddr>,
+    connect_failures: u32,
+    request_id: String,
+    client_host: String,
+}
+
+/// The staticedge proxy application, shared by every listener.
+pub struct EdgeProxy {
+    state: SharedState,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl EdgeProxy {
+    /// A proxy serving whatever `state` holds at the time of each request.
+    pub fn new(state: SharedState, in_flight: Arc<AtomicUsize>) -> Self {
+        EdgeProxy { state, in_flight }
+    }
+}
+
+fn inet(addr: Option<&PSocketAddr>) -> Option<SocketAddr> {
+    addr.and_then(|a| a.as_inet()).copied()
+}
+
+fn client_ip(session: &Session) -> Option<IpAddr> {
+    inet(session.client_addr()).map(|a| a.ip())
+}
+
+/// Host from the Host header (HTTP/1.1) or the :authority (h2).
+fn request_host(req: &RequestHeader) -> String {
+    req.headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default()
+}
+
+fn is_tls(session: &Session) -> bool {
+    session
+        .digest()
+        .is_some_and(|d| d.ssl_digest.is_some())
+}
+
+impl EdgeProxy {
+    fn route_and_upstream<'s>(
+        state: &'s ProxyState,
+        ctx: &RequestCtx,
+    ) -> Option<(&'s Route, &'s Upstream)> {
+        let route = &state.routes.routes()[ctx.route?];
+        let upstream = state.config.upstreams.get(&route.upstream)?;
+        Some((route, upstream))
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            _in_flight: InFlight::enter(&self.in_flight),
+            state: None,
+            route: None,
+            upstream: None,
+            tried: Vec::new(),
+            connect_failures: 0,
+            request_id: String::new(),
+            client_host: String::new(),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let state = self.state.load_full();
+        ctx.state = Some(state.clone());
+        let req = session.req_header();
+        ctx.request_id = headers::request_id(
+            req.headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok()),
+        );
+        ctx.client_host = request_host(req);
+        let path = req
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let keepalive = state.config.server.keepalive_timeout.as_secs();
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(keepalive));
+        }
+        let rid = ctx.request_id.clone();
+        let id_header = [("x-request-id", rid.as_str())];
+
+        let listener = state.listener_for(inet(session.server_addr()));
+        if listener.is_some_and(|l| !l.tls && l.redirect_https) {
+            let host = ctx.client_host.split(':').next().unwrap_or_default();
+            if host.is_empty() {
+                respond::text(session, 400, "missing Host header\n", &id_header).await?;
+                return Ok(true);
+            }
+            let location = format!("https://{host}{path}");
+            respond::text(
+                session,
+                308,
+                "redirecting to https\n",
+                &[("location", location.as_str()), id_header[0]],
+            )
+            .await?;
+            return Ok(true);
+        }
+
+        let Some((index, route)) = state.routes.find(&ctx.client_host, &path) else {
+            respond::text(
+                session,
+                421,
+                "misdirected request: no route for this host\n",
+                &id_header,
+            )
+            .await?;
+            return Ok(true);
+        };
+        ctx.route = Some(index);
+        if !route.allow_cidrs.is_empty() {
+            let allowed = client_ip(session)
+                .is_some_and(|ip| route.allow_cidrs.iter().any(|net| net.contains(&ip)));
+            if !allowed {
+                respond::text(session, 403, "forbidden\n", &id_header).await?;
+                return Ok(true);
+            }
+        }
+        let upstream = state.upstreams.get(&route.upstream).cloned();
+        match upstream {
+            Some(u) if u.is_resolved() => ctx.upstream = Some(u),
+            _ => {
+                let body = format!(
+                    "upstream {} has no address yet (DNS has not answered)\n",
+                    route.upstream
+                );
+                respond::text(session, 503, &body, &[id_header[0], ("retry-after", "1")])
+                    .await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let state = ctx
+            .state
+            .clone()
+            .ok_or_else(|| Error::explain(InternalError, "no state"))?;
+        let (_, upstream) = Self::route_and_upstream(&state, ctx)
+            .ok_or_else(|| Error::explain(InternalError, "no route"))?;
+        let addrs = ctx
+            .upstream
+            .as_ref()
+            .ok_or_else(|| Error::explain(InternalError, "no upstream"))?;
+        let addr = addrs.select(&ctx.tried).ok_or_else(|| {
+            Error::explain(
+                ConnectNoRoute,
+                format!("upstream {}: no address left to try", upstream.name),
+            )
+        })?;
+        ctx.tried.push(addr);
+        let sni = if upstream.tls {
+            upstream.address.host()
+        } else {
+            String::new()
+        };
+        let mut peer = HttpPeer::new(addr, upstream.tls, sni);
+        let o = &mut peer.options;
+        o.connection_timeout = Some(upstream.connect_timeout);
+        o.total_connection_timeout = Some(upstream.connect_timeout);
+        o.read_timeout = Some(upstream.read_timeout);
+        o.write_timeout = Some(upstream.read_timeout);
+        o.idle_timeout = Some(upstream.idle_timeout);
+        o.tcp_keepalive = Some(pingora::protocols::TcpKeepalive {
+            idle: Duration::from_secs(30),
+            interval: Duration::from_secs(10),
+            count: 3,
+            #[cfg(target_os = "linux")]
+            user_timeout: Duration::from_secs(0),
+        });
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let (Some(addrs), Some(addr)) = (&ctx.upstream, ctx.tried.last()) {
+            addrs.mark_failed(*addr);
+            ctx.connect_failures += 1;
+            // Nothing reached the upstream: safe to try another address, any method.
+            if ctx.connect_failures <= addrs.upstream().retries {
+                e.set_retry(true);
+            }
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let state = ctx
+            .state
+            .clone()
+            .ok_or_else(|| Error::explain(InternalError, "no state"))?;
+        let (route, upstream) = Self::route_and_upstream(&state, ctx)
+            .ok_or_else(|| Error::explain(InternalError, "no route"))?;
+        let host = headers::upstream_host(&route.host_header, &ctx.client_host, upstream);
+        let facts = ClientFacts {
+            client_ip: client_ip(session),
+            client_host: &ctx.client_host,
+            proto: if is_tls(session) { "https" } else { "http" },
+            listener_port: inet(session.server_addr()).map(|a| a.port()),
+            request_id: &ctx.request_id,
+        };
+        headers::rewrite_request(upstream_request, &facts, &host)
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! The staticedge request path on pingora.
+//!
+//! [`EdgeProxy`] implements pingora's `ProxyHttp`; each phase is short and calls the
+//! module that owns the behaviour, so the impl reads as the life of a request:
+//! route it ([`routing`]), refuse what must not pass ([`respond`]), pick an upstream
+//! address (`staticedge-dns`), rewrite the headers ([`headers`]), and count it.
+//! [`TlsFront`] terminates TLS with our own rustls configuration in front of it.
+
+mod edge;
+pub mod headers;
+pub mod respond;
+pub mod routing;
+mod state;
+mod tls_front;
+
+pub use edge::{EdgeProxy, InFlight, RequestCtx};
+pub use routing::RouteTable;
+pub use state::{ProxyState, SharedState};
+pub use tls_front::{TlsFront, DEFAULT_HANDSHAKE_TIMEOUT};

@@ -1,0 +1,46 @@
+//! The configuration a request is served with, swapped whole on reload.
+
+use crate::routing::RouteTable;
+use arc_swap::ArcSwap;
+use staticedge_config::{Config, Listener};
+use staticedge_dns::UpstreamRegistry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Everything the request path reads, from one configuration. A request loads it once
+/// and keeps that snapshot to the end, so a reload never mixes two configurations in
+/// one request.
+#[derive(Debug)]
+pub struct ProxyState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Routes indexed for matching.
+    pub routes: RouteTable,
+    /// Live address sets of the upstreams.
+    pub upstreams: UpstreamRegistry,
+}
+
+/// The live state shared by every listener and the reload path.
+pub type SharedState = Arc<ArcSwap<ProxyState>>;
+
+impl ProxyState {
+    /// Builds the state for `config` with the given upstream address sets.
+    pub fn new(config: Arc<Config>, upstreams: UpstreamRegistry) -> Self {
+        ProxyState {
+            routes: RouteTable::new(config.routes.clone()),
+            config,
+            upstreams,
+        }
+    }
+
+    /// The listener a connection arrived on, from its local address (a listener on
+    /// 0.0.0.0 sees the concrete local IP, so the port decides then).
+    pub fn listener_for(&self, local: Option<SocketAddr>) -> Option<&Listener> {
+        let local = local?;
+        let listeners = &self.config.listeners;
+        listeners
+            .iter()
+            .find(|l| l.listen == local)
+            .or_else(|| listeners.iter().find(|l| l.listen.port() == local.port()))
+    }
+}

@@ -1,0 +1,15 @@
+//! Certificates for staticedge's TLS listeners.
+//!
+//! Files are read and checked here, by our code, before pingora or rustls see them:
+//! a missing, unreadable, non-PEM or mismatched file is a configuration error with the
+//! config file's line and column, never a panic in a listener task. The loaded set
+//! lives in a [`CertStore`] that answers SNI lookups and can be swapped atomically on
+//! reload, so new handshakes get new certificates while open connections keep theirs.
+
+mod load;
+mod server_config;
+mod store;
+
+pub use load::{load_certificates, CertInfo, LoadedCert};
+pub use server_config::{build_server_config, TlsPolicy};
+pub use store::{CertSet, CertStore};

@@ -1,0 +1,90 @@
+//! SIGTERM as the NLB needs it: fail readiness first, keep serving, then stop.
+//!
+//! pingora's own handling closes every listener (the health port too) the moment
+//! SIGTERM arrives and then sleeps a fixed grace period. Here SIGTERM only flips
+//! readiness to 503; traffic is served for `grace_period` while the load balancer
+//! notices; then pingora is told to stop accepting, and the process exits as soon as
+//! the last in-flight request finished, or when `drain_timeout` is up.
+
+use async_trait::async_trait;
+use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
+use staticedge_admin::Lifecycle;
+use staticedge_proxy::SharedState;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{info, warn};
+
+/// Our `ShutdownSignalWatch` for `Server::run`.
+pub struct DrainSignal {
+    /// Readiness and drain flag.
+    pub lifecycle: Arc<Lifecycle>,
+    /// Where grace_period and drain_timeout are read at the time of SIGTERM.
+    pub state: SharedState,
+    /// Requests in progress.
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            warn!("cannot install signal handlers; stopping");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = int.recv() => {
+                info!("SIGINT: stopping now");
+                return ShutdownSignal::FastShutdown;
+            }
+            _ = term.recv() => {}
+        }
+        let server = self.state.load().config.server.clone();
+        self.lifecycle.start_draining();
+        info!(
+            grace_period_s = server.grace_period.as_secs_f64(),
+            "SIGTERM: readiness now fails; still serving for the grace period"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(server.grace_period) => {}
+            _ = int.recv() => {
+                info!("SIGINT during the grace period: stopping now");
+                return ShutdownSignal::FastShutdown;
+            }
+        }
+        info!(
+            drain_timeout_s = server.drain_timeout.as_secs_f64(),
+            in_flight = self.in_flight.load(Ordering::SeqCst),
+            "grace period over: listeners close; in-flight requests may finish"
+        );
+        exit_when_drained(self.in_flight.clone(), server.drain_timeout);
+        ShutdownSignal::GracefulTerminate
+    }
+}
+
+/// Watches the in-flight count on a thread of its own (pingora's shutdown path
+/// blocks its runtime) and exits 0 once it is zero, or when `limit` is up.
+fn exit_when_drained(in_flight: Arc<AtomicUsize>, limit: Duration) {
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        // Let pingora broadcast the shutdown and close idle connections first.
+        std::thread::sleep(Duration::from_millis(200));
+        loop {
+            let left = in_flight.load(Ordering::SeqCst);
+            if left == 0 {
+                info!(after_ms = started.elapsed().as_millis() as u64, "drained; exiting");
+                break;
+            }
+            if started.elapsed() >= limit {
+                warn!(in_flight = left, "drain_timeout reached; exiting with requests still open");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::process::exit(0);
+    });
+}

@@ -1,0 +1,121 @@
+//! The live objects of a running proxy, and how a configuration becomes them (at
+//! start and on every reload).
+
+use arc_swap::ArcSwap;
+use rustls::ServerConfig;
+use staticedge_admin::{AdminView, Lifecycle};
+use staticedge_config::{Config, ConfigErrors};
+use staticedge_dns::{UpstreamAddrs, UpstreamRegistry};
+use staticedge_proxy::{ProxyState, SharedState};
+use staticedge_tls::{build_server_config, load_certificates, CertSet, CertStore, TlsPolicy};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+/// Handles shared by the listeners, the admin port and the control loop.
+#[derive(Clone)]
+pub struct Edge {
+    /// Where the configuration is re-read from on SIGHUP.
+    pub config_path: PathBuf,
+    /// Routes, upstreams, settings.
+    pub state: SharedState,
+    /// Certificates (SNI resolver).
+    pub certs: Arc<CertStore>,
+    /// The rustls configuration of the TLS listeners.
+    pub tls_config: Arc<ArcSwap<ServerConfig>>,
+    /// Drain, reload and probe state.
+    pub lifecycle: Arc<Lifecycle>,
+    /// Requests in progress.
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+/// A configuration checked all the way: parsed, certificates loaded, TLS built.
+pub struct Prepared {
+    /// The configuration.
+    pub config: Config,
+    /// Its certificates.
+    pub certs: CertSet,
+    /// Its TLS protocol policy.
+    pub policy: TlsPolicy,
+}
+
+/// Reads and checks everything a configuration refers to; nothing live changes.
+pub fn prepare(path: &Path) -> Result<Prepared, ConfigErrors> {
+    let config = staticedge_config::load(path)?;
+    let loaded = load_certificates(path, &config.tls.certificates)?;
+    let policy = TlsPolicy {
+        min_version: config.tls.min_version,
+        alpn: config.tls.alpn.clone(),
+    };
+    Ok(Prepared {
+        config,
+        certs: CertSet::new(loaded),
+        policy,
+    })
+}
+
+impl Edge {
+    /// Builds the live objects for the first configuration. Returns the upstream sets
+    /// whose refresh loops must be started.
+    pub fn start(
+        config_path: &Path,
+        prepared: Prepared,
+    ) -> Result<(Edge, Vec<Arc<UpstreamAddrs>>), String> {
+        let certs = Arc::new(CertStore::new(prepared.certs));
+        let tls = build_server_config(certs.clone(), &prepared.policy)
+            .map_err(|e| format!("{}: TLS settings rejected: {e}", config_path.display()))?;
+        let (registry, fresh) = UpstreamRegistry::default().reconcile(prepared.config.upstreams.values());
+        let state = Arc::new(ArcSwap::from_pointee(ProxyState::new(
+            Arc::new(prepared.config),
+            registry,
+        )));
+        Ok((
+            Edge {
+                config_path: config_path.to_path_buf(),
+                state,
+                certs,
+                tls_config: Arc::new(ArcSwap::new(tls)),
+                lifecycle: Arc::new(Lifecycle::default()),
+                in_flight: Arc::new(AtomicUsize::new(0)),
+            },
+            fresh,
+        ))
+    }
+
+    /// Re-reads the configuration and certificates and swaps them in atomically.
+    /// Any problem leaves everything as it was and is returned as text (one problem per
+    /// line, `file:line:col: message`).
+    pub fn reload(&self) -> Result<Vec<Arc<UpstreamAddrs>>, String> {
+        let prepared = prepare(&self.config_path).map_err(|e| e.to_string())?;
+        let old = self.state.load_full();
+        if let Some(what) = old
+            .config
+            .restart_only()
+            .first_difference(&prepared.config.restart_only())
+        {
+            return Err(format!(
+                "{}: {what} changed; that needs a restart, so nothing was reloaded",
+                self.config_path.display()
+            ));
+        }
+        let tls = build_server_config(self.certs.clone(), &prepared.policy)
+            .map_err(|e| format!("{}: TLS settings rejected: {e}", self.config_path.display()))?;
+        let (registry, fresh) = old.upstreams.reconcile(prepared.config.upstreams.values());
+        // Commit: certificates first so a new route never meets an old certificate set.
+        self.certs.replace(prepared.certs);
+        self.tls_config.store(tls);
+        self.state
+            .store(Arc::new(ProxyState::new(Arc::new(prepared.config), registry)));
+        Ok(fresh)
+    }
+
+    /// What the admin port reads.
+    pub fn admin_view(&self) -> AdminView {
+        AdminView {
+            state: self.state.clone(),
+            certs: self.certs.clone(),
+            lifecycle: self.lifecycle.clone(),
+            in_flight: self.in_flight.clone(),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! `staticedge run`: check everything, then start pingora with our services.
+
+use crate::control::Control;
+use crate::drain::DrainSignal;
+use crate::edge::{prepare, Edge};
+use pingora::apps::HttpServerOptions;
+use pingora::listeners::TcpSocketOptions;
+use pingora::protocols::TcpKeepalive;
+use pingora::proxy::http_proxy;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server};
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+use pingora::services::ServiceWithDependents;
+use staticedge_admin::AdminApp;
+use staticedge_config::Config;
+use staticedge_proxy::{EdgeProxy, TlsFront, DEFAULT_HANDSHAKE_TIMEOUT};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{error, info};
+
+/// Every address must be bindable before anything starts: pingora would otherwise
+/// retry for 30 s, then let the listener task die while the process (and its health
+/// port) lives on.
+fn check_bindable(config: &Config) -> Result<(), String> {
+    let addrs = config
+        .listeners
+        .iter()
+        .map(|l| ("listener", l.listen))
+        .chain(std::iter::once(("admin", config.admin.listen)));
+    for (what, addr) in addrs {
+        std::net::TcpListener::bind(addr).map_err(|e| {
+            format!(
+                "{}: cannot listen on {addr} ({what}): {e}",
+                config.source.path.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn server_conf(config: &Config) -> ServerConf {
+    let mut conf = ServerConf {
+        threads: config.server.threads,
+        // pingora sleeps this long after it stops accepting; our drain watcher exits
+        // as soon as in-flight requests are done, this is only the backstop.
+        grace_period_seconds: Some(config.server.drain_timeout.as_secs() + 1),
+        graceful_shutdown_timeout_seconds: Some(1),
+        max_retries: 4,
+        ..ServerConf::default()
+    };
+    let run_dir = std::env::temp_dir();
+    let pid = std::process::id();
+    conf.upgrade_sock = run_dir
+        .join(format!("staticedge-{pid}-upgrade.sock"))
+        .display()
+        .to_string();
+    conf.pid_file = run_dir
+        .join(format!("staticedge-{pid}.pid"))
+        .display()
+        .to_string();
+    conf
+}
+
+fn socket_options() -> TcpSocketOptions {
+    let mut o = TcpSocketOptions::default();
+    // Dead clients behind the NLB are noticed instead of holding a slot forever.
+    o.tcp_keepalive = Some(TcpKeepalive {
+        idle: Duration::from_secs(60),
+        interval: Duration::from_secs(10),
+        count: 6,
+        #[cfg(target_os = "linux")]
+        user_timeout: Duration::from_secs(0),
+    });
+    o
+}
+
+/// Runs the proxy from `config_path` until SIGTERM/SIGINT. `extra` services (the
+/// demo's upstream) run in the same server.
+pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> ExitCode {
+    let prepared = match prepare(config_path) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in &errors.0 {
+                error!("{e}");
+                eprintln!("{e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = check_bindable(&prepared.config) {
+        error!("{e}");
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
+    let conf = Arc::new(server_conf(&prepared.config));
+    let (edge, fresh) = match Edge::start(config_path, prepared) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let state = edge.state.load_full();
+    let config = state.config.clone();
+    drop(state);
+
+    let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
+    server.bootstrap();
+
+    let options = {
+        let mut o = HttpServerOptions::default();
+        o.h2_idle_timeout = Some(config.server.keepalive_timeout);
+        o
+    };
+    let new_proxy = || {
+        let mut p = http_proxy(
+            &conf,
+            EdgeProxy::new(edge.state.clone(), edge.in_flight.clone()),
+        );
+        p.server_options = Some(options.clone());
+        p
+    };
+
+    let tls_listeners: Vec<_> = config.listeners.iter().filter(|l| l.tls).collect();
+    if !tls_listeners.is_empty() {
+        let front = TlsFront::new(new_proxy(), edge.tls_config.clone(), DEFAULT_HANDSHAKE_TIMEOUT);
+        let mut svc = Service::new("staticedge tls".to_string(), front);
+        for l in &tls_listeners {
+            svc.add_tcp_with_settings(&l.listen.to_string(), socket_options());
+        }
+        svc.threads = Some(config.server.threads);
+        server.add_service(svc);
+    }
+    let plain: Vec<_> = config.listeners.iter().filter(|l| !l.tls).collect();
+    if !plain.is_empty() {
+        let mut svc = Service::new("staticedge http".to_string(), new_proxy());
+        for l in &plain {
+            svc.add_tcp_with_settings(&l.listen.to_string(), socket_options());
+        }
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
+    let mut admin = Service::new("staticedge admin".to_string(), AdminApp::new(edge.admin_view()));
+    admin.add_tcp(&config.admin.listen.to_string());
+    admin.threads = Some(1);
+    server.add_service(admin);
+    let mut control = background_service("staticedge control", Control::new(edge.clone(), fresh));
+    control.threads = Some(1);
+    server.add_service(control);
+    for svc in extra {
+        server.add_boxed_service(svc);
+    }
+
+    info!(
+        config = %config_path.display(),
+        listeners = %config.listeners.iter().map(|l| l.listen.to_string()).collect::<Vec<_>>().join(","),
+        admin = %config.admin.listen,
+        "staticedge starting"
+    );
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainSignal {
+            lifecycle: edge.lifecycle.clone(),
+            state: edge.state.clone(),
+            in_flight: edge.in_flight.clone(),
+        }),
+    });
+    ExitCode::SUCCESS
+}
