@@ -7,6 +7,7 @@
 
 mod lifecycle;
 mod readiness;
+mod scrape;
 mod service;
 mod status;
 

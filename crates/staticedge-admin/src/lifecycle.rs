@@ -151,7 +151,10 @@ mod tests {
         gate.record("app", true, "status 200".into());
         assert!(gate.waiting_for(&probed).is_empty());
         gate.record("app", false, "connection refused".into());
-        assert!(gate.waiting_for(&probed).is_empty(), "a later failure does not close it");
+        assert!(
+            gate.waiting_for(&probed).is_empty(),
+            "a later failure does not close it"
+        );
         assert!(gate.is_open());
     }
 }

@@ -50,7 +50,10 @@ pub async fn readiness(view: &AdminView) -> Readiness {
     let state = view.state.load_full();
     for l in &state.config.listeners {
         if !accepting(l.listen).await {
-            reasons.push(format!("listener {} is not accepting connections", l.listen));
+            reasons.push(format!(
+                "listener {} is not accepting connections",
+                l.listen
+            ));
         }
     }
     if state.config.listeners.iter().any(|l| l.tls) {

@@ -83,10 +83,14 @@ impl ServeHttp for AdminApp {
                 } else {
                     StatusCode::SERVICE_UNAVAILABLE
                 };
-                json_reply(status, &json!({"ready": r.is_ready(), "reasons": r.reasons}))
+                json_reply(
+                    status,
+                    &json!({"ready": r.is_ready(), "reasons": r.reasons}),
+                )
             }
             "/status" => json_reply(StatusCode::OK, &status_json(&self.view)),
             "/metrics" => {
+                crate::scrape::refresh(&self.view);
                 let mut buf = Vec::new();
                 let encoder = TextEncoder::new();
                 if encoder.encode(&prometheus::gather(), &mut buf).is_err() {

@@ -93,7 +93,8 @@ impl ConfigErrors {
 
     /// Sorts by position so the output reads top to bottom.
     pub fn sorted(mut self) -> Self {
-        self.0.sort_by_key(|e| (e.file.clone(), e.location.line, e.location.col));
+        self.0
+            .sort_by_key(|e| (e.file.clone(), e.location.line, e.location.col));
         self
     }
 }

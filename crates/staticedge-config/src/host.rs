@@ -46,10 +46,11 @@ impl HostPattern {
                 "host pattern {raw:?} must be a name without port or path"
             ));
         }
-        if !name
-            .split('.')
-            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        {
+        if !name.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) {
             return Err(format!("host pattern {raw:?} is not a valid DNS name"));
         }
         Ok(if wild {
@@ -104,16 +105,33 @@ mod tests {
     #[test]
     fn patterns_parse_or_are_rejected() {
         let good = [
-            ("api.example.com", HostPattern::Exact("api.example.com".into())),
-            ("API.Example.COM.", HostPattern::Exact("api.example.com".into())),
+            (
+                "api.example.com",
+                HostPattern::Exact("api.example.com".into()),
+            ),
+            (
+                "API.Example.COM.",
+                HostPattern::Exact("api.example.com".into()),
+            ),
             ("*.example.com", HostPattern::Wildcard("example.com".into())),
             ("*", HostPattern::Any),
         ];
         for (raw, want) in good {
             assert_eq!(HostPattern::parse(raw), Ok(want), "{raw}");
         }
-        for bad in ["", "*.", "a.*.com", "api*.example.com", "a..b", "a.com:443", "a.com/x"] {
-            assert!(HostPattern::parse(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "*.",
+            "a.*.com",
+            "api*.example.com",
+            "a..b",
+            "a.com:443",
+            "a.com/x",
+        ] {
+            assert!(
+                HostPattern::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

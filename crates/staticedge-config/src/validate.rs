@@ -238,7 +238,10 @@ fn upstreams(
             None => defaults::RETRIES,
             Some(r) if (0..=10).contains(r.get_ref()) => *r.get_ref() as u32,
             Some(r) => {
-                c.error_at(&r, format!("upstream.{name}.retries must be between 0 and 10"));
+                c.error_at(
+                    &r,
+                    format!("upstream.{name}.retries must be between 0 and 10"),
+                );
                 0
             }
         };
@@ -330,7 +333,10 @@ fn probe(c: &mut Checker<'_>, name: &str, p: file::ProbeSection) -> Probe {
         None => "/".to_string(),
         Some(s) => {
             if !s.get_ref().starts_with('/') {
-                c.error_at(&s, format!("upstream.{name}.probe.path must start with '/'"));
+                c.error_at(
+                    &s,
+                    format!("upstream.{name}.probe.path must start with '/'"),
+                );
             }
             s.into_inner()
         }
@@ -341,7 +347,10 @@ fn probe(c: &mut Checker<'_>, name: &str, p: file::ProbeSection) -> Probe {
             Ok(code) if (100..=599).contains(&code) => expect_status.push(code),
             _ => c.error_at(
                 &s,
-                format!("upstream.{name}.probe.expect_status: {} is not an HTTP status", s.get_ref()),
+                format!(
+                    "upstream.{name}.probe.expect_status: {} is not an HTTP status",
+                    s.get_ref()
+                ),
             ),
         }
     }
@@ -367,7 +376,10 @@ fn routes(
         let r = r.into_inner();
         let mut hosts = Vec::new();
         if r.hosts.is_empty() {
-            c.error_at(&r.upstream, "route.hosts is empty: list at least one host or \"*\"");
+            c.error_at(
+                &r.upstream,
+                "route.hosts is empty: list at least one host or \"*\"",
+            );
         }
         let path_prefix = match &r.path_prefix {
             None => "/".to_string(),
@@ -406,7 +418,11 @@ fn routes(
                 format!(
                     "route.upstream: no [upstream.{}] is defined (defined: {})",
                     r.upstream.get_ref(),
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             );
         }

@@ -68,9 +68,15 @@ fn the_full_format_parses_into_the_model() {
     assert_eq!(c.server.access_log, AccessLog::Off);
     assert_eq!(c.listeners.len(), 2);
     assert!(c.listeners[1].redirect_https && !c.listeners[1].tls);
-    assert_eq!(c.routes[0].hosts[1], HostPattern::Wildcard("api.example.com".into()));
+    assert_eq!(
+        c.routes[0].hosts[1],
+        HostPattern::Wildcard("api.example.com".into())
+    );
     assert_eq!(c.routes[0].host_header, HostHeader::Upstream);
-    assert_eq!(c.routes[1].host_header, HostHeader::Literal("app.internal".into()));
+    assert_eq!(
+        c.routes[1].host_header,
+        HostHeader::Literal("app.internal".into())
+    );
     assert_eq!(c.routes[1].path_prefix, "/v2");
     let u = &c.upstreams["eb-prod"];
     assert_eq!(
@@ -82,7 +88,10 @@ fn the_full_format_parses_into_the_model() {
     );
     assert_eq!(u.retries, 2);
     assert_eq!(u.dns.nameservers[1].port(), 53);
-    assert_eq!(u.probe.as_ref().map(|p| p.expect_status.clone()), Some(vec![200, 204]));
+    assert_eq!(
+        u.probe.as_ref().map(|p| p.expect_status.clone()),
+        Some(vec![200, 204])
+    );
     assert_eq!(c.source.sha256.len(), 64);
 }
 

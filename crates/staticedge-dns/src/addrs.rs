@@ -225,7 +225,10 @@ impl UpstreamAddrs {
             )),
             Some(c) => {
                 let age = c.refreshed.elapsed();
-                let limit = c.answer.ttl.saturating_add(self.upstream.dns.serve_stale_for);
+                let limit = c
+                    .answer
+                    .ttl
+                    .saturating_add(self.upstream.dns.serve_stale_for);
                 (age > limit).then(|| {
                     format!(
                         "upstream {name}: last good DNS answer is {}s old, over serve_stale_for",
@@ -239,11 +242,7 @@ impl UpstreamAddrs {
     /// A view for /status and metrics.
     pub fn snapshot(&self) -> UpstreamSnapshot {
         let current = self.current.load();
-        let trouble = self
-            .trouble
-            .lock()
-            .map(|t| t.clone())
-            .unwrap_or_default();
+        let trouble = self.trouble.lock().map(|t| t.clone()).unwrap_or_default();
         let now = Instant::now();
         let (addresses, last_refresh, stale_seconds) = match current.as_ref() {
             None => (Vec::new(), None, 0.0),
@@ -325,13 +324,19 @@ address = "app.example.test:8000"
     fn unresolved_selects_nothing_and_is_not_ready() {
         let u = UpstreamAddrs::new(upstream());
         assert_eq!(u.select(&[]), None);
-        assert!(u.readiness_problem().is_some_and(|r| r.contains("never resolved")));
+        assert!(u
+            .readiness_problem()
+            .is_some_and(|r| r.contains("never resolved")));
     }
 
     #[test]
     fn round_robin_covers_every_address() {
         let u = UpstreamAddrs::new(upstream());
-        u.store_answer(answer(&["127.0.0.2:8000", "127.0.0.3:8000", "127.0.0.4:8000"]));
+        u.store_answer(answer(&[
+            "127.0.0.2:8000",
+            "127.0.0.3:8000",
+            "127.0.0.4:8000",
+        ]));
         let mut seen: Vec<SocketAddr> = (0..6).filter_map(|_| u.select(&[])).collect();
         seen.sort();
         seen.dedup();
@@ -343,8 +348,14 @@ address = "app.example.test:8000"
     fn failures_keep_the_last_answer_and_say_so() {
         let u = UpstreamAddrs::new(upstream());
         assert!(u.store_answer(answer(&["127.0.0.2:8000"])));
-        assert!(!u.store_answer(answer(&["127.0.0.2:8000"])), "same set is no change");
-        assert!(u.store_error("SERVFAIL".into()), "first failure is reported");
+        assert!(
+            !u.store_answer(answer(&["127.0.0.2:8000"])),
+            "same set is no change"
+        );
+        assert!(
+            u.store_error("SERVFAIL".into()),
+            "first failure is reported"
+        );
         assert!(!u.store_error("SERVFAIL".into()), "later ones are not");
         assert_eq!(u.select(&[]), Some(addr("127.0.0.2:8000")));
         let s = u.snapshot();

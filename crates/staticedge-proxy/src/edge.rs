@@ -1,6 +1,8 @@
 //! `ProxyHttp` for staticedge: each phase delegates to the module that owns it.
 
+use crate::access_log::AccessLogger;
 use crate::headers::{self, ClientFacts};
+use crate::observe;
 use crate::respond;
 use crate::state::{ProxyState, SharedState};
 use async_trait::async_trait;
@@ -10,10 +12,11 @@ use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::proxy::{ProxyHttp, Session};
 use staticedge_config::{Route, Upstream};
 use staticedge_dns::UpstreamAddrs;
+use staticedge_metrics::METRICS;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Counts requests in progress; the drain waits for it to reach zero.
 #[derive(Debug)]
@@ -32,28 +35,53 @@ impl Drop for InFlight {
     }
 }
 
-/// Per-request state.
+/// Per-request state, filled in phase by phase.
 pub struct RequestCtx {
     _in_flight: InFlight,
+    pub(crate) started: Instant,
     state: Option<Arc<ProxyState>>,
     route: Option<usize>,
+    pub(crate) route_label: Option<String>,
     upstream: Option<Arc<UpstreamAddrs>>,
-    tried: Vec<SocketAddr>,
+    pub(crate) tried: Vec<SocketAddr>,
     connect_failures: u32,
-    request_id: String,
-    client_host: String,
+    upstream_started: Option<Instant>,
+    pub(crate) upstream_ms: Option<f64>,
+    pub(crate) upstream_status: u16,
+    pub(crate) request_id: String,
+    pub(crate) client_host: String,
+}
+
+impl RequestCtx {
+    pub(crate) fn upstream_name(&self) -> Option<&str> {
+        self.upstream.as_ref().map(|u| u.upstream().name.as_str())
+    }
 }
 
 /// The staticedge proxy application, shared by every listener.
 pub struct EdgeProxy {
     state: SharedState,
     in_flight: Arc<AtomicUsize>,
+    access_log: AccessLogger,
 }
 
 impl EdgeProxy {
     /// A proxy serving whatever `state` holds at the time of each request.
-    pub fn new(state: SharedState, in_flight: Arc<AtomicUsize>) -> Self {
-        EdgeProxy { state, in_flight }
+    pub fn new(state: SharedState, in_flight: Arc<AtomicUsize>, access_log: AccessLogger) -> Self {
+        EdgeProxy {
+            state,
+            in_flight,
+            access_log,
+        }
+    }
+
+    fn route_and_upstream<'s>(
+        state: &'s ProxyState,
+        ctx: &RequestCtx,
+    ) -> Option<(&'s Route, &'s Upstream)> {
+        let route = &state.routes.routes()[ctx.route?];
+        let upstream = state.config.upstreams.get(&route.upstream)?;
+        Some((route, upstream))
     }
 }
 
@@ -76,20 +104,24 @@ fn request_host(req: &RequestHeader) -> String {
 }
 
 fn is_tls(session: &Session) -> bool {
-    session
-        .digest()
-        .is_some_and(|d| d.ssl_digest.is_some())
+    session.digest().is_some_and(|d| d.ssl_digest.is_some())
 }
 
-impl EdgeProxy {
-    fn route_and_upstream<'s>(
-        state: &'s ProxyState,
-        ctx: &RequestCtx,
-    ) -> Option<(&'s Route, &'s Upstream)> {
-        let route = &state.routes.routes()[ctx.route?];
-        let upstream = state.config.upstreams.get(&route.upstream)?;
-        Some((route, upstream))
-    }
+fn missing(what: &str) -> Box<Error> {
+    Error::explain(InternalError, format!("request context has no {what}"))
+}
+
+/// An answer staticedge gives itself, counted by reason.
+async fn reject(
+    session: &mut Session,
+    reason: &'static str,
+    status: u16,
+    body: &str,
+    headers: &[(&'static str, &str)],
+) -> Result<bool> {
+    METRICS.rejected.with_label_values(&[reason]).inc();
+    respond::text(session, status, body, headers).await?;
+    Ok(true)
 }
 
 #[async_trait]
@@ -99,11 +131,16 @@ impl ProxyHttp for EdgeProxy {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             _in_flight: InFlight::enter(&self.in_flight),
+            started: Instant::now(),
             state: None,
             route: None,
+            route_label: None,
             upstream: None,
             tried: Vec::new(),
             connect_failures: 0,
+            upstream_started: None,
+            upstream_ms: None,
+            upstream_status: 0,
             request_id: String::new(),
             client_host: String::new(),
         }
@@ -124,61 +161,63 @@ impl ProxyHttp for EdgeProxy {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        let keepalive = state.config.server.keepalive_timeout.as_secs();
         if session.get_keepalive().is_some() {
-            session.set_keepalive(Some(keepalive));
+            session.set_keepalive(Some(state.config.server.keepalive_timeout.as_secs()));
         }
         let rid = ctx.request_id.clone();
-        let id_header = [("x-request-id", rid.as_str())];
+        let id = ("x-request-id", rid.as_str());
 
         let listener = state.listener_for(inet(session.server_addr()));
         if listener.is_some_and(|l| !l.tls && l.redirect_https) {
             let host = ctx.client_host.split(':').next().unwrap_or_default();
             if host.is_empty() {
-                respond::text(session, 400, "missing Host header\n", &id_header).await?;
-                return Ok(true);
+                return reject(session, "bad_request", 400, "missing Host header\n", &[id]).await;
             }
             let location = format!("https://{host}{path}");
-            respond::text(
+            return reject(
                 session,
+                "redirect",
                 308,
                 "redirecting to https\n",
-                &[("location", location.as_str()), id_header[0]],
+                &[("location", location.as_str()), id],
             )
-            .await?;
-            return Ok(true);
+            .await;
         }
 
         let Some((index, route)) = state.routes.find(&ctx.client_host, &path) else {
-            respond::text(
+            return reject(
                 session,
+                "no_route",
                 421,
                 "misdirected request: no route for this host\n",
-                &id_header,
+                &[id],
             )
-            .await?;
-            return Ok(true);
+            .await;
         };
         ctx.route = Some(index);
+        ctx.route_label = Some(state.routes.label(index).to_string());
         if !route.allow_cidrs.is_empty() {
             let allowed = client_ip(session)
                 .is_some_and(|ip| route.allow_cidrs.iter().any(|net| net.contains(&ip)));
             if !allowed {
-                respond::text(session, 403, "forbidden\n", &id_header).await?;
-                return Ok(true);
+                return reject(session, "forbidden", 403, "forbidden\n", &[id]).await;
             }
         }
-        let upstream = state.upstreams.get(&route.upstream).cloned();
-        match upstream {
-            Some(u) if u.is_resolved() => ctx.upstream = Some(u),
+        match state.upstreams.get(&route.upstream) {
+            Some(u) if u.is_resolved() => ctx.upstream = Some(u.clone()),
             _ => {
                 let body = format!(
                     "upstream {} has no address yet (DNS has not answered)\n",
                     route.upstream
                 );
-                respond::text(session, 503, &body, &[id_header[0], ("retry-after", "1")])
-                    .await?;
-                return Ok(true);
+                return reject(
+                    session,
+                    "unresolved",
+                    503,
+                    &body,
+                    &[id, ("retry-after", "1")],
+                )
+                .await;
             }
         }
         Ok(false)
@@ -189,16 +228,10 @@ impl ProxyHttp for EdgeProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let state = ctx
-            .state
-            .clone()
-            .ok_or_else(|| Error::explain(InternalError, "no state"))?;
-        let (_, upstream) = Self::route_and_upstream(&state, ctx)
-            .ok_or_else(|| Error::explain(InternalError, "no route"))?;
-        let addrs = ctx
-            .upstream
-            .as_ref()
-            .ok_or_else(|| Error::explain(InternalError, "no upstream"))?;
+        let state = ctx.state.clone().ok_or_else(|| missing("state"))?;
+        let (_, upstream) =
+            Self::route_and_upstream(&state, ctx).ok_or_else(|| missing("route"))?;
+        let addrs = ctx.upstream.as_ref().ok_or_else(|| missing("upstream"))?;
         let addr = addrs.select(&ctx.tried).ok_or_else(|| {
             Error::explain(
                 ConnectNoRoute,
@@ -206,6 +239,7 @@ impl ProxyHttp for EdgeProxy {
             )
         })?;
         ctx.tried.push(addr);
+        ctx.upstream_started = Some(Instant::now());
         let sni = if upstream.tls {
             upstream.address.host()
         } else {
@@ -238,8 +272,14 @@ impl ProxyHttp for EdgeProxy {
         if let (Some(addrs), Some(addr)) = (&ctx.upstream, ctx.tried.last()) {
             addrs.mark_failed(*addr);
             ctx.connect_failures += 1;
+            let name = addrs.upstream().name.as_str();
+            METRICS
+                .upstream_errors
+                .with_label_values(&[name, observe::upstream_error_kind(&e)])
+                .inc();
             // Nothing reached the upstream: safe to try another address, any method.
             if ctx.connect_failures <= addrs.upstream().retries {
+                METRICS.upstream_retries.with_label_values(&[name]).inc();
                 e.set_retry(true);
             }
         }
@@ -252,12 +292,9 @@ impl ProxyHttp for EdgeProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let state = ctx
-            .state
-            .clone()
-            .ok_or_else(|| Error::explain(InternalError, "no state"))?;
-        let (route, upstream) = Self::route_and_upstream(&state, ctx)
-            .ok_or_else(|| Error::explain(InternalError, "no route"))?;
+        let state = ctx.state.clone().ok_or_else(|| missing("state"))?;
+        let (route, upstream) =
+            Self::route_and_upstream(&state, ctx).ok_or_else(|| missing("route"))?;
         let host = headers::upstream_host(&route.host_header, &ctx.client_host, upstream);
         let facts = ClientFacts {
             client_ip: client_ip(session),
@@ -269,6 +306,19 @@ impl ProxyHttp for EdgeProxy {
         headers::rewrite_request(upstream_request, &facts, &host)
     }
 
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.upstream_status = upstream_response.status.as_u16();
+        if let Some(t) = ctx.upstream_started {
+            ctx.upstream_ms = Some((t.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0);
+        }
+        Ok(())
+    }
+
     async fn response_filter(
         &self,
         _session: &mut Session,
@@ -277,5 +327,9 @@ impl ProxyHttp for EdgeProxy {
     ) -> Result<()> {
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
         Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        observe::finish(session, e, ctx, &self.access_log);
     }
 }

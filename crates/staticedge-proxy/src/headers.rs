@@ -42,11 +42,7 @@ pub fn upstream_host(policy: &HostHeader, client_host: &str, upstream: &Upstream
 }
 
 /// Rewrites the request for the upstream.
-pub fn rewrite_request(
-    req: &mut RequestHeader,
-    facts: &ClientFacts<'_>,
-    host: &str,
-) -> Result<()> {
+pub fn rewrite_request(req: &mut RequestHeader, facts: &ClientFacts<'_>, host: &str) -> Result<()> {
     // Headers the client named in Connection are hop-by-hop too.
     let named: Vec<String> = req
         .headers
@@ -62,7 +58,11 @@ pub fn rewrite_request(
     }
     req.insert_header("host", host)?;
     if let Some(ip) = facts.client_ip {
-        let xff = match req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let xff = match req
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
             Some(prior) if !prior.trim().is_empty() => format!("{}, {ip}", prior.trim()),
             _ => ip.to_string(),
         };
@@ -81,9 +81,7 @@ pub fn rewrite_request(
 pub fn request_id(sent: Option<&str>) -> String {
     match sent {
         Some(id)
-            if !id.is_empty()
-                && id.len() <= 128
-                && id.bytes().all(|b| b.is_ascii_graphic()) =>
+            if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             id.to_string()
         }
@@ -118,11 +116,18 @@ address = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80"
         let u = upstream();
         let cases = [
             (HostHeader::Preserve, "api.example.test"),
-            (HostHeader::Upstream, "myapp.eba-abc123.us-east-1.elasticbeanstalk.com"),
+            (
+                HostHeader::Upstream,
+                "myapp.eba-abc123.us-east-1.elasticbeanstalk.com",
+            ),
             (HostHeader::Literal("app.internal".into()), "app.internal"),
         ];
         for (policy, want) in cases {
-            assert_eq!(upstream_host(&policy, "api.example.test", &u), want, "{policy:?}");
+            assert_eq!(
+                upstream_host(&policy, "api.example.test", &u),
+                want,
+                "{policy:?}"
+            );
         }
     }
 
@@ -130,10 +135,13 @@ address = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80"
     fn forwarded_headers_are_set_and_hop_by_hop_removed() {
         let mut req = RequestHeader::build("GET", b"/x", None).expect("req");
         req.insert_header("host", "api.example.test").expect("h");
-        req.insert_header("x-forwarded-for", "198.51.100.1").expect("h");
-        req.insert_header("connection", "keep-alive, x-secret").expect("h");
+        req.insert_header("x-forwarded-for", "198.51.100.1")
+            .expect("h");
+        req.insert_header("connection", "keep-alive, x-secret")
+            .expect("h");
         req.insert_header("x-secret", "1").expect("h");
-        req.insert_header("proxy-authorization", "Basic Zm9v").expect("h");
+        req.insert_header("proxy-authorization", "Basic Zm9v")
+            .expect("h");
         req.insert_header("te", "trailers").expect("h");
         let facts = ClientFacts {
             client_ip: Some("127.0.0.9".parse().expect("ip")),
@@ -143,9 +151,17 @@ address = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80"
             request_id: "abc",
         };
         rewrite_request(&mut req, &facts, "myapp.example").expect("rewrite");
-        let h = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let h = |n: &str| {
+            req.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         assert_eq!(h("host").as_deref(), Some("myapp.example"));
-        assert_eq!(h("x-forwarded-for").as_deref(), Some("198.51.100.1, 127.0.0.9"));
+        assert_eq!(
+            h("x-forwarded-for").as_deref(),
+            Some("198.51.100.1, 127.0.0.9")
+        );
         assert_eq!(h("x-forwarded-proto").as_deref(), Some("https"));
         assert_eq!(h("x-forwarded-port").as_deref(), Some("443"));
         assert_eq!(h("x-forwarded-host").as_deref(), Some("api.example.test"));

@@ -15,6 +15,8 @@ pub struct RouteTable {
     wildcard: Vec<(String, Vec<usize>)>,
     /// catch-all route indices
     any: Vec<usize>,
+    /// metric/log label per route: first host and the prefix, e.g. `api.example.com/v2`
+    labels: Vec<String>,
 }
 
 impl RouteTable {
@@ -34,11 +36,24 @@ impl RouteTable {
         }
         let mut wildcard: Vec<(String, Vec<usize>)> = wildcard.into_iter().collect();
         wildcard.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        let labels = routes
+            .iter()
+            .map(|r| {
+                let host = r.hosts.first().map(|h| h.to_string()).unwrap_or_default();
+                let prefix = if r.path_prefix == "/" {
+                    ""
+                } else {
+                    r.path_prefix.as_str()
+                };
+                format!("{host}{prefix}")
+            })
+            .collect();
         RouteTable {
             routes,
             exact,
             wildcard,
             any,
+            labels,
         }
     }
 
@@ -75,6 +90,11 @@ impl RouteTable {
             .max_by_key(|&i| self.routes[i].path_prefix.len())
     }
 
+    /// The bounded label naming route `i` in metrics and logs.
+    pub fn label(&self, i: usize) -> &str {
+        self.labels.get(i).map(String::as_str).unwrap_or("")
+    }
+
     /// All routes in configuration order.
     pub fn routes(&self) -> &[Route] {
         &self.routes
@@ -87,7 +107,10 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
     match path.strip_prefix(prefix) {
         None => false,
         Some(rest) => {
-            prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')
+            prefix.ends_with('/')
+                || rest.is_empty()
+                || rest.starts_with('/')
+                || rest.starts_with('?')
         }
     }
 }

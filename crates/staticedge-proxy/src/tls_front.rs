@@ -1,18 +1,24 @@
 //! TLS termination in front of the HTTP proxy, with our own rustls configuration.
 //!
 //! pingora's `TlsSettings` fixes the protocol versions and panics on bad files; this
-//! accept path takes a `ServerConfig` we built and checked (versions, ALPN, the SNI
-//! certificate store), bounds the handshake in time, and can be given a new
-//! configuration on reload without touching the listening socket.
+//! accept path uses a `ServerConfig` we built and checked (versions, ALPN, the SNI
+//! certificate store), bounds the handshake in time, records what was negotiated,
+//! and can be given a new configuration on reload without touching the socket.
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
-use pingora::listeners::tls::Acceptor;
+use pingora::listeners::tls::{Acceptor, TlsSettings};
+use pingora::listeners::TlsAccept;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::Stream;
+use pingora::protocols::tls::TlsRef;
+use pingora::protocols::{Ssl, Stream, ALPN};
 use pingora::server::ShutdownWatch;
+use pingora::tls::TlsAcceptor;
+use rustls::server::ResolvesServerCert;
 use rustls::ServerConfig;
+use staticedge_metrics::METRICS;
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::debug;
@@ -20,22 +26,81 @@ use tracing::debug;
 /// How long a client has to finish the TLS handshake when nothing else is configured.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the handshake negotiated that requests want to know (the access log's `sni`).
+#[derive(Debug, Clone)]
+pub struct TlsFacts {
+    /// The server name the client sent.
+    pub sni: Option<String>,
+}
+
+struct CaptureFacts;
+
+#[async_trait]
+impl TlsAccept for CaptureFacts {
+    async fn handshake_complete_callback(
+        &self,
+        tls: &TlsRef,
+    ) -> Option<Arc<dyn Any + Send + Sync>> {
+        Some(Arc::new(TlsFacts {
+            sni: tls.server_name().map(str::to_string),
+        }))
+    }
+}
+
+/// An acceptor for `config` that records [`TlsFacts`] in each connection's digest.
+pub fn acceptor(
+    config: Arc<ServerConfig>,
+    certs: Arc<dyn ResolvesServerCert>,
+) -> pingora::Result<Acceptor> {
+    // TlsSettings is only used to get an Acceptor that runs our callback; the rustls
+    // configuration it builds is replaced by ours before any connection sees it.
+    let mut settings = TlsSettings::with_callbacks(Box::new(CaptureFacts))?;
+    settings.set_cert_resolver(certs);
+    let mut acceptor = settings.build();
+    acceptor.acceptor = TlsAcceptor::from(config);
+    Ok(acceptor)
+}
+
+/// Open client connections, for the gauge.
+struct ConnectionGuard;
+
+impl ConnectionGuard {
+    fn new() -> Self {
+        METRICS.downstream_connections.inc();
+        ConnectionGuard
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        METRICS.downstream_connections.dec();
+    }
+}
+
 /// A `ServerApp` that performs the TLS handshake, then hands the decrypted stream to
 /// the wrapped HTTP application for as long as the connection lives.
 pub struct TlsFront<A> {
     app: Arc<A>,
-    config: Arc<ArcSwap<ServerConfig>>,
+    acceptor: Arc<ArcSwap<Acceptor>>,
     handshake_timeout: Duration,
 }
 
 impl<A> TlsFront<A> {
-    /// Wraps `app`; `config` is shared with the reload path, which may replace it.
-    pub fn new(app: A, config: Arc<ArcSwap<ServerConfig>>, handshake_timeout: Duration) -> Self {
+    /// Wraps `app`; `acceptor` is shared with the reload path, which may replace it.
+    pub fn new(app: A, acceptor: Arc<ArcSwap<Acceptor>>, handshake_timeout: Duration) -> Self {
         TlsFront {
             app: Arc::new(app),
-            config,
+            acceptor,
             handshake_timeout,
         }
+    }
+}
+
+fn alpn_label(alpn: Option<ALPN>) -> &'static str {
+    match alpn {
+        Some(ALPN::H2) => "h2",
+        Some(ALPN::H1) | Some(ALPN::H2H1) | None => "http/1.1",
+        Some(_) => "other",
     }
 }
 
@@ -46,7 +111,8 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for TlsFront<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let acceptor = Acceptor::from_server_config(self.config.load_full());
+        let _open = ConnectionGuard::new();
+        let acceptor = self.acceptor.load_full();
         let peer = stream
             .get_socket_digest()
             .and_then(|d| d.peer_addr().cloned());
@@ -63,14 +129,30 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for TlsFront<A> {
         {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
+                METRICS
+                    .tls_handshakes
+                    .with_label_values(&["error", "", ""])
+                    .inc();
                 debug!(peer = ?peer, error = %e, "TLS handshake failed");
                 return None;
             }
             Err(_) => {
+                METRICS
+                    .tls_handshakes
+                    .with_label_values(&["timeout", "", ""])
+                    .inc();
                 debug!(peer = ?peer, "TLS handshake timed out");
                 return None;
             }
         };
+        let version = tls
+            .get_ssl_digest()
+            .map(|d| d.version.to_string())
+            .unwrap_or_default();
+        METRICS
+            .tls_handshakes
+            .with_label_values(&["ok", &version, alpn_label(tls.selected_alpn_proto())])
+            .inc();
         // The HTTP app runs its own keep-alive loop and only returns a stream for a
         // protocol switch, which must not be handshaken again.
         let mut next: Option<Stream> = Some(Box::new(tls));

@@ -39,11 +39,23 @@ fn bad_files_are_config_errors_at_the_line_that_names_them() {
     let missing = dir.path().join("missing.pem");
 
     let cases: [(&str, CertificateFiles, &str); 5] = [
-        ("missing cert", files(&missing, &a.key), "se.toml:4:8: cannot read certificate"),
-        ("missing key", files(&a.cert, &missing), "se.toml:5:7: cannot read private key"),
+        (
+            "missing cert",
+            files(&missing, &a.key),
+            "se.toml:4:8: cannot read certificate",
+        ),
+        (
+            "missing key",
+            files(&a.cert, &missing),
+            "se.toml:5:7: cannot read private key",
+        ),
         ("cert not PEM", files(&garbage, &a.key), "se.toml:4:8: "),
         ("key not PEM", files(&a.cert, &garbage), "se.toml:5:7: "),
-        ("key of another cert", files(&a.cert, &b.key), "se.toml:5:7: "),
+        (
+            "key of another cert",
+            files(&a.cert, &b.key),
+            "se.toml:5:7: ",
+        ),
     ];
     for (name, f, want) in cases {
         let errors = load_certificates(Path::new("se.toml"), &[f]).expect_err(name);
@@ -51,9 +63,12 @@ fn bad_files_are_config_errors_at_the_line_that_names_them() {
         assert!(line.contains(want), "{name}: {line}");
         assert_eq!(errors.0.len(), 1, "{name}");
     }
-    let mismatch = load_certificates(Path::new("se.toml"), &[files(&a.cert, &b.key)])
-        .expect_err("mismatch");
-    assert!(mismatch.to_string().contains("does not match"), "{mismatch}");
+    let mismatch =
+        load_certificates(Path::new("se.toml"), &[files(&a.cert, &b.key)]).expect_err("mismatch");
+    assert!(
+        mismatch.to_string().contains("does not match"),
+        "{mismatch}"
+    );
     assert!(load_certificates(Path::new("se.toml"), &[files(&a.cert, &a.key)]).is_ok());
 }
 
@@ -61,7 +76,11 @@ fn bad_files_are_config_errors_at_the_line_that_names_them() {
 fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = write_pair(dir.path(), "first", &["api.example.test"]);
-    let wild = write_pair(dir.path(), "wild", &["*.partners.example.test", "partners.example.test"]);
+    let wild = write_pair(
+        dir.path(),
+        "wild",
+        &["*.partners.example.test", "partners.example.test"],
+    );
     let loaded = load_certificates(
         Path::new("se.toml"),
         &[files(&first.cert, &first.key), files(&wild.cert, &wild.key)],
@@ -69,7 +88,10 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
     .expect("load");
     let first_key = loaded[0].key.clone();
     let wild_key = loaded[1].key.clone();
-    assert_eq!(loaded[1].info.names, ["*.partners.example.test", "partners.example.test"]);
+    assert_eq!(
+        loaded[1].info.names,
+        ["*.partners.example.test", "partners.example.test"]
+    );
     let set = CertSet::new(loaded);
     let cases = [
         (Some("api.example.test"), &first_key),
@@ -82,7 +104,8 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
     ];
     for (sni, want) in cases {
         assert!(
-            set.select(sni).is_some_and(|k| std::sync::Arc::ptr_eq(&k, want)),
+            set.select(sni)
+                .is_some_and(|k| std::sync::Arc::ptr_eq(&k, want)),
             "SNI {sni:?} chose the wrong certificate"
         );
     }

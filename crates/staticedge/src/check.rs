@@ -29,7 +29,10 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
     if !resolve {
         return ExitCode::SUCCESS;
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start a runtime to resolve: {e}");
@@ -43,7 +46,8 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
             UpstreamAddress::Name { host, port } => {
                 match rt.block_on(staticedge_dns::resolve_once(host, *port, &u.dns)) {
                     Ok(answer) => {
-                        let addrs: Vec<String> = answer.addrs.iter().map(|a| a.to_string()).collect();
+                        let addrs: Vec<String> =
+                            answer.addrs.iter().map(|a| a.to_string()).collect();
                         println!(
                             "upstream {}: {host}:{port} -> {} (ttl {}s after clamping)",
                             u.name,

@@ -10,6 +10,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use staticedge_config::Upstream;
 use staticedge_dns::{follow, UpstreamAddrs};
+use staticedge_metrics::METRICS;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -59,7 +60,9 @@ fn start_probes(edge: &Edge, probes: &mut Vec<JoinHandle<()>>) {
 }
 
 async fn probe_loop(edge: Edge, upstream: Upstream, addrs: std::sync::Weak<UpstreamAddrs>) {
-    let Some(probe) = upstream.probe.clone() else { return };
+    let Some(probe) = upstream.probe.clone() else {
+        return;
+    };
     let connector = Connector::new(None);
     loop {
         let Some(set) = addrs.upgrade() else { return };
@@ -71,15 +74,25 @@ async fn probe_loop(edge: Edge, upstream: Upstream, addrs: std::sync::Weak<Upstr
         };
         let (ok, text) = match result {
             Ok(code) if probe.expect_status.contains(&code) => (true, format!("status {code}")),
-            Ok(code) => (false, format!("status {code} (expected {:?})", probe.expect_status)),
+            Ok(code) => (
+                false,
+                format!("status {code} (expected {:?})", probe.expect_status),
+            ),
             Err(e) => (false, e),
         };
         let was_open = edge.lifecycle.probes.is_open();
-        edge.lifecycle.probes.record(&upstream.name, ok, text.clone());
+        edge.lifecycle
+            .probes
+            .record(&upstream.name, ok, text.clone());
         if !ok && !was_open {
             warn!(upstream = %upstream.name, result = %text, "start-up probe failed; staying unready");
         }
-        tokio::time::sleep(if ok || was_open { probe.interval } else { probe.interval.min(Duration::from_secs(1)) }).await;
+        tokio::time::sleep(if ok || was_open {
+            probe.interval
+        } else {
+            probe.interval.min(Duration::from_secs(1))
+        })
+        .await;
     }
 }
 
@@ -91,7 +104,11 @@ async fn probe_once(
     let Some(probe) = &upstream.probe else {
         return Err("no probe".into());
     };
-    let sni = if upstream.tls { upstream.address.host() } else { String::new() };
+    let sni = if upstream.tls {
+        upstream.address.host()
+    } else {
+        String::new()
+    };
     let mut peer = HttpPeer::new(addr, upstream.tls, sni);
     peer.options.connection_timeout = Some(upstream.connect_timeout);
     peer.options.total_connection_timeout = Some(upstream.connect_timeout);
@@ -102,16 +119,23 @@ async fn probe_once(
             .get_http_session(&peer)
             .await
             .map_err(|e| format!("connect {addr}: {e}"))?;
-        let host = probe.host.clone().unwrap_or_else(|| upstream.address.host());
-        let mut req = RequestHeader::build("GET", probe.path.as_bytes(), None)
-            .map_err(|e| e.to_string())?;
+        let host = probe
+            .host
+            .clone()
+            .unwrap_or_else(|| upstream.address.host());
+        let mut req =
+            RequestHeader::build("GET", probe.path.as_bytes(), None).map_err(|e| e.to_string())?;
         req.insert_header("host", host).map_err(|e| e.to_string())?;
-        req.insert_header("user-agent", "staticedge-probe").map_err(|e| e.to_string())?;
+        req.insert_header("user-agent", "staticedge-probe")
+            .map_err(|e| e.to_string())?;
         session
             .write_request_header(Box::new(req))
             .await
             .map_err(|e| format!("send to {addr}: {e}"))?;
-        session.finish_request_body().await.map_err(|e| e.to_string())?;
+        session
+            .finish_request_body()
+            .await
+            .map_err(|e| e.to_string())?;
         session
             .read_response_header()
             .await
@@ -133,6 +157,7 @@ impl BackgroundService for Control {
         start_following(initial);
         let mut probes = Vec::new();
         start_probes(&self.edge, &mut probes);
+        tokio::spawn(crate::cert_watch::watch(self.edge.clone()));
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {
@@ -148,6 +173,7 @@ impl BackgroundService for Control {
                         Ok(fresh) => {
                             info!(config = %self.edge.config_path.display(), "configuration reloaded");
                             self.edge.lifecycle.record_reload(None);
+                            METRICS.config_reloads.with_label_values(&["ok"]).inc();
                             start_following(fresh);
                             start_probes(&self.edge, &mut probes);
                         }
@@ -156,6 +182,7 @@ impl BackgroundService for Control {
                                 error!("reload refused, old configuration keeps serving: {line}");
                             }
                             self.edge.lifecycle.record_reload(Some(e));
+                            METRICS.config_reloads.with_label_values(&["error"]).inc();
                         }
                     }
                 }

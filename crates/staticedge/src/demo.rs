@@ -69,12 +69,17 @@ fn write_certificates(dir: &Path) -> Result<(), String> {
         std::fs::write(dir.join(name), text).map_err(|e| format!("write {name}: {e}"))
     };
     write("ca.pem", ca_cert.pem())?;
-    write("fullchain.pem", format!("{}{}", leaf_cert.pem(), ca_cert.pem()))?;
+    write(
+        "fullchain.pem",
+        format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+    )?;
     write("privkey.pem", leaf_key.serialize_pem())?;
     Ok(())
 }
 
-fn prepare(dir: &Path) -> Result<(String, Box<dyn pingora::services::ServiceWithDependents>), String> {
+fn prepare(
+    dir: &Path,
+) -> Result<(String, Box<dyn pingora::services::ServiceWithDependents>), String> {
     write_certificates(dir)?;
     let (proxy_port, admin_port, upstream_port) = (free_port()?, free_port()?, free_port()?);
     let config = format!(

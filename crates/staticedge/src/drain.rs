@@ -76,11 +76,17 @@ fn exit_when_drained(in_flight: Arc<AtomicUsize>, limit: Duration) {
         loop {
             let left = in_flight.load(Ordering::SeqCst);
             if left == 0 {
-                info!(after_ms = started.elapsed().as_millis() as u64, "drained; exiting");
+                info!(
+                    after_ms = started.elapsed().as_millis() as u64,
+                    "drained; exiting"
+                );
                 break;
             }
             if started.elapsed() >= limit {
-                warn!(in_flight = left, "drain_timeout reached; exiting with requests still open");
+                warn!(
+                    in_flight = left,
+                    "drain_timeout reached; exiting with requests still open"
+                );
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -2,11 +2,11 @@
 //! start and on every reload).
 
 use arc_swap::ArcSwap;
-use rustls::ServerConfig;
+use pingora::listeners::tls::Acceptor;
 use staticedge_admin::{AdminView, Lifecycle};
 use staticedge_config::{Config, ConfigErrors};
 use staticedge_dns::{UpstreamAddrs, UpstreamRegistry};
-use staticedge_proxy::{ProxyState, SharedState};
+use staticedge_proxy::{acceptor, AccessLogger, ProxyState, SharedState};
 use staticedge_tls::{build_server_config, load_certificates, CertSet, CertStore, TlsPolicy};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
@@ -21,8 +21,10 @@ pub struct Edge {
     pub state: SharedState,
     /// Certificates (SNI resolver).
     pub certs: Arc<CertStore>,
-    /// The rustls configuration of the TLS listeners.
-    pub tls_config: Arc<ArcSwap<ServerConfig>>,
+    /// The TLS acceptor (our rustls configuration) of the TLS listeners.
+    pub tls_acceptor: Arc<ArcSwap<Acceptor>>,
+    /// The access log writer.
+    pub access_log: AccessLogger,
     /// Drain, reload and probe state.
     pub lifecycle: Arc<Lifecycle>,
     /// Requests in progress.
@@ -54,6 +56,16 @@ pub fn prepare(path: &Path) -> Result<Prepared, ConfigErrors> {
     })
 }
 
+fn tls_acceptor(
+    path: &Path,
+    certs: &Arc<CertStore>,
+    policy: &TlsPolicy,
+) -> Result<Acceptor, String> {
+    let config = build_server_config(certs.clone(), policy)
+        .map_err(|e| format!("{}: TLS settings rejected: {e}", path.display()))?;
+    acceptor(config, certs.clone()).map_err(|e| format!("{}: TLS acceptor: {e}", path.display()))
+}
+
 impl Edge {
     /// Builds the live objects for the first configuration. Returns the upstream sets
     /// whose refresh loops must be started.
@@ -62,9 +74,10 @@ impl Edge {
         prepared: Prepared,
     ) -> Result<(Edge, Vec<Arc<UpstreamAddrs>>), String> {
         let certs = Arc::new(CertStore::new(prepared.certs));
-        let tls = build_server_config(certs.clone(), &prepared.policy)
-            .map_err(|e| format!("{}: TLS settings rejected: {e}", config_path.display()))?;
-        let (registry, fresh) = UpstreamRegistry::default().reconcile(prepared.config.upstreams.values());
+        let tls = tls_acceptor(config_path, &certs, &prepared.policy)?;
+        let access_log = AccessLogger::start(prepared.config.server.access_log.clone());
+        let (registry, fresh) =
+            UpstreamRegistry::default().reconcile(prepared.config.upstreams.values());
         let state = Arc::new(ArcSwap::from_pointee(ProxyState::new(
             Arc::new(prepared.config),
             registry,
@@ -74,7 +87,8 @@ impl Edge {
                 config_path: config_path.to_path_buf(),
                 state,
                 certs,
-                tls_config: Arc::new(ArcSwap::new(tls)),
+                tls_acceptor: Arc::new(ArcSwap::from_pointee(tls)),
+                access_log,
                 lifecycle: Arc::new(Lifecycle::default()),
                 in_flight: Arc::new(AtomicUsize::new(0)),
             },
@@ -98,14 +112,17 @@ impl Edge {
                 self.config_path.display()
             ));
         }
-        let tls = build_server_config(self.certs.clone(), &prepared.policy)
-            .map_err(|e| format!("{}: TLS settings rejected: {e}", self.config_path.display()))?;
+        let tls = tls_acceptor(&self.config_path, &self.certs, &prepared.policy)?;
         let (registry, fresh) = old.upstreams.reconcile(prepared.config.upstreams.values());
         // Commit: certificates first so a new route never meets an old certificate set.
         self.certs.replace(prepared.certs);
-        self.tls_config.store(tls);
-        self.state
-            .store(Arc::new(ProxyState::new(Arc::new(prepared.config), registry)));
+        self.tls_acceptor.store(Arc::new(tls));
+        self.access_log
+            .reopen(prepared.config.server.access_log.clone());
+        self.state.store(Arc::new(ProxyState::new(
+            Arc::new(prepared.config),
+            registry,
+        )));
         Ok(fresh)
     }
 

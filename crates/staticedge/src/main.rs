@@ -1,5 +1,6 @@
 //! staticedge: the command line. This crate only wires the others together.
 
+mod cert_watch;
 mod check;
 mod control;
 mod demo;
@@ -16,10 +17,20 @@ use std::process::ExitCode;
 pub const DEFAULT_CONFIG: &str = "/etc/staticedge/staticedge.toml";
 
 #[derive(Parser)]
-#[command(name = "staticedge", version, about = "A TLS edge proxy that gives a web application fixed public IPs")]
+#[command(
+    name = "staticedge",
+    version,
+    about = "A TLS edge proxy that gives a web application fixed public IPs"
+)]
 struct Cli {
     /// Log format on standard error: "text" for people, "json" for journald/CloudWatch.
-    #[arg(long, global = true, value_enum, env = "STATICEDGE_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "STATICEDGE_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: logging::Format,
     #[command(subcommand)]
     command: Command,
@@ -61,9 +72,11 @@ impl ValueEnum for logging::Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
+    // Absolute, so /status and error lines name the file whatever the working directory.
+    let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     match cli.command {
-        Command::Run { config } => serve::run(&config, Vec::new()),
-        Command::Check { config, resolve } => check::run(&config, resolve),
+        Command::Run { config } => serve::run(&absolute(config), Vec::new()),
+        Command::Check { config, resolve } => check::run(&absolute(config), resolve),
         Command::Demo => demo::run(),
     }
 }

@@ -118,7 +118,11 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
     let new_proxy = || {
         let mut p = http_proxy(
             &conf,
-            EdgeProxy::new(edge.state.clone(), edge.in_flight.clone()),
+            EdgeProxy::new(
+                edge.state.clone(),
+                edge.in_flight.clone(),
+                edge.access_log.clone(),
+            ),
         );
         p.server_options = Some(options.clone());
         p
@@ -126,7 +130,11 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
 
     let tls_listeners: Vec<_> = config.listeners.iter().filter(|l| l.tls).collect();
     if !tls_listeners.is_empty() {
-        let front = TlsFront::new(new_proxy(), edge.tls_config.clone(), DEFAULT_HANDSHAKE_TIMEOUT);
+        let front = TlsFront::new(
+            new_proxy(),
+            edge.tls_acceptor.clone(),
+            DEFAULT_HANDSHAKE_TIMEOUT,
+        );
         let mut svc = Service::new("staticedge tls".to_string(), front);
         for l in &tls_listeners {
             svc.add_tcp_with_settings(&l.listen.to_string(), socket_options());
@@ -143,7 +151,10 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
         svc.threads = Some(1);
         server.add_service(svc);
     }
-    let mut admin = Service::new("staticedge admin".to_string(), AdminApp::new(edge.admin_view()));
+    let mut admin = Service::new(
+        "staticedge admin".to_string(),
+        AdminApp::new(edge.admin_view()),
+    );
     admin.add_tcp(&config.admin.listen.to_string());
     admin.threads = Some(1);
     server.add_service(admin);

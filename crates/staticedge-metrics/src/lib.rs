@@ -1,0 +1,166 @@
+//! Every metric staticedge exports, defined in one place so names, labels and help
+//! texts cannot drift between the code that counts and the docs that explain.
+//!
+//! Label values are bounded: route and upstream names come from the configuration,
+//! status codes and error kinds from small fixed sets; raw Hosts and paths never
+//! become labels.
+
+use prometheus::{
+    exponential_buckets, register_gauge_vec, register_histogram_vec, register_int_counter,
+    register_int_counter_vec, register_int_gauge, register_int_gauge_vec, GaugeVec, HistogramVec,
+    IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+};
+use std::sync::LazyLock;
+
+/// The metric handles. Registered in the default registry on first use.
+pub struct Metrics {
+    /// `staticedge_requests_total{route,code}`
+    pub requests: IntCounterVec,
+    /// `staticedge_request_duration_seconds{route}`
+    pub request_duration: HistogramVec,
+    /// `staticedge_upstream_duration_seconds{upstream}`: to the upstream's response header.
+    pub upstream_duration: HistogramVec,
+    /// `staticedge_upstream_errors_total{upstream,kind}`
+    pub upstream_errors: IntCounterVec,
+    /// `staticedge_upstream_retries_total{upstream}`
+    pub upstream_retries: IntCounterVec,
+    /// `staticedge_downstream_connections`
+    pub downstream_connections: IntGauge,
+    /// `staticedge_tls_handshakes_total{result,version,alpn}`
+    pub tls_handshakes: IntCounterVec,
+    /// `staticedge_dns_lookups_total{upstream,result}`
+    pub dns_lookups: IntCounterVec,
+    /// `staticedge_upstream_addresses{upstream}`
+    pub upstream_addresses: IntGaugeVec,
+    /// `staticedge_dns_stale_seconds{upstream}`
+    pub dns_stale_seconds: GaugeVec,
+    /// `staticedge_certificate_expiry_timestamp_seconds{name}`
+    pub certificate_expiry: GaugeVec,
+    /// `staticedge_draining`
+    pub draining: IntGauge,
+    /// `staticedge_config_reloads_total{result}`
+    pub config_reloads: IntCounterVec,
+    /// `staticedge_build_info{version}`
+    pub build_info: IntGaugeVec,
+    /// `staticedge_access_log_dropped_total`
+    pub access_log_dropped: IntCounter,
+    /// `staticedge_rejected_requests_total{reason}`: answered by staticedge itself.
+    pub rejected: IntCounterVec,
+}
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let latency = exponential_buckets(0.0005, 2.0, 16)?; // 0.5 ms .. ~16 s
+    let m = Metrics {
+        requests: register_int_counter_vec!(
+            "staticedge_requests_total",
+            "Requests answered, by route and status code.",
+            &["route", "code"]
+        )?,
+        request_duration: register_histogram_vec!(
+            "staticedge_request_duration_seconds",
+            "Time from request header to the end of the response, by route.",
+            &["route"],
+            latency.clone()
+        )?,
+        upstream_duration: register_histogram_vec!(
+            "staticedge_upstream_duration_seconds",
+            "Time from choosing an upstream address to its response header.",
+            &["upstream"],
+            latency
+        )?,
+        upstream_errors: register_int_counter_vec!(
+            "staticedge_upstream_errors_total",
+            "Upstream failures by kind: connect, timeout, reset, status_5xx, other.",
+            &["upstream", "kind"]
+        )?,
+        upstream_retries: register_int_counter_vec!(
+            "staticedge_upstream_retries_total",
+            "Requests retried on another upstream address after a connect failure.",
+            &["upstream"]
+        )?,
+        downstream_connections: register_int_gauge!(
+            "staticedge_downstream_connections",
+            "Client TLS connections open now."
+        )?,
+        tls_handshakes: register_int_counter_vec!(
+            "staticedge_tls_handshakes_total",
+            "TLS handshakes by result, protocol version and ALPN.",
+            &["result", "version", "alpn"]
+        )?,
+        dns_lookups: register_int_counter_vec!(
+            "staticedge_dns_lookups_total",
+            "DNS lookups of upstream names by result (ok, error).",
+            &["upstream", "result"]
+        )?,
+        upstream_addresses: register_int_gauge_vec!(
+            "staticedge_upstream_addresses",
+            "Addresses currently in use per upstream.",
+            &["upstream"]
+        )?,
+        dns_stale_seconds: register_gauge_vec!(
+            "staticedge_dns_stale_seconds",
+            "How long the served DNS answer has been past its TTL while lookups fail (0 when fresh).",
+            &["upstream"]
+        )?,
+        certificate_expiry: register_gauge_vec!(
+            "staticedge_certificate_expiry_timestamp_seconds",
+            "Certificate notAfter as a Unix timestamp, by certificate name.",
+            &["name"]
+        )?,
+        draining: register_int_gauge!(
+            "staticedge_draining",
+            "1 after SIGTERM while the instance drains."
+        )?,
+        config_reloads: register_int_counter_vec!(
+            "staticedge_config_reloads_total",
+            "Configuration reloads by result (ok, error).",
+            &["result"]
+        )?,
+        build_info: register_int_gauge_vec!(
+            "staticedge_build_info",
+            "Always 1; the version label says which build runs.",
+            &["version"]
+        )?,
+        access_log_dropped: register_int_counter!(
+            "staticedge_access_log_dropped_total",
+            "Access log lines dropped because the writer could not keep up."
+        )?,
+        rejected: register_int_counter_vec!(
+            "staticedge_rejected_requests_total",
+            "Requests staticedge answered itself: no_route, forbidden, unresolved, redirect.",
+            &["reason"]
+        )?,
+    };
+    m.build_info
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+    Ok(m)
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| match build() {
+    Ok(m) => m,
+    // Only reachable if two metrics share a name: a programming error found by the
+    // unit test below, never by input.
+    Err(e) => panic!("staticedge metrics definitions are inconsistent: {e}"),
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_registers_and_is_exported() {
+        METRICS.requests.with_label_values(&["r", "200"]).inc();
+        let names: Vec<String> = prometheus::gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        for want in ["staticedge_requests_total", "staticedge_build_info"] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing from {names:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The access log: one JSON object per request, written off the request path.
+//!
+//! Requests hand a finished line to a bounded queue and move on; one thread writes.
+//! When the queue is full (a stuck disk, a pipe nobody reads) the line is dropped and
+//! counted, so logging can never stall traffic. A file destination is reopened on
+//! request (SIGHUP), which is what logrotate expects.
+
+use serde::Serialize;
+use staticedge_config::AccessLog as Destination;
+use staticedge_metrics::METRICS;
+use std::io::Write;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::time::Duration;
+
+/// Lines that may wait for the writer before new ones are dropped.
+const QUEUE: usize = 16_384;
+
+/// One request, as logged.
+#[derive(Debug, Serialize)]
+pub struct AccessRecord<'a> {
+    /// RFC 3339 time the request finished.
+    pub time: String,
+    /// The X-Request-Id sent upstream and returned to the client.
+    pub request_id: &'a str,
+    /// Client address (PROXY header or socket peer).
+    pub client_ip: Option<String>,
+    /// TLS server name the client asked for.
+    pub sni: Option<&'a str>,
+    /// Host header / :authority.
+    pub host: &'a str,
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path and query.
+    pub path: &'a str,
+    /// Status sent to the client (0 when none was sent).
+    pub status: u16,
+    /// The route that matched, if any.
+    pub route: Option<&'a str>,
+    /// The upstream address the last attempt went to.
+    pub upstream_addr: Option<String>,
+    /// Milliseconds to the upstream's response header.
+    pub upstream_ms: Option<f64>,
+    /// Milliseconds for the whole request.
+    pub duration_ms: f64,
+    /// Request body bytes read from the client.
+    pub bytes_in: usize,
+    /// Response body bytes sent to the client.
+    pub bytes_out: usize,
+    /// "TLSv1_3", "TLSv1_2" or null for plain HTTP.
+    pub tls_version: Option<&'a str>,
+    /// "h2" or "http/1.1".
+    pub alpn: &'a str,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+enum Message {
+    Line(Vec<u8>),
+    Reopen(Destination),
+}
+
+/// The sending side; cheap to clone.
+#[derive(Clone)]
+pub struct AccessLogger {
+    tx: Option<SyncSender<Message>>,
+}
+
+impl AccessLogger {
+    /// A logger that writes nothing.
+    pub fn off() -> Self {
+        AccessLogger { tx: None }
+    }
+
+    /// Starts the writer thread for `dest`.
+    pub fn start(dest: Destination) -> Self {
+        let (tx, rx) = sync_channel(QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("staticedge-access-log".into())
+            .spawn(move || writer(rx, dest));
+        match spawned {
+            Ok(_) => AccessLogger { tx: Some(tx) },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the access log writer; access log is off");
+                AccessLogger::off()
+            }
+        }
+    }
+
+    /// Queues one record; never blocks.
+    pub fn log(&self, record: &AccessRecord<'_>) {
+        let Some(tx) = &self.tx else { return };
+        let Ok(mut line) = serde_json::to_vec(record) else {
+            return;
+        };
+        line.push(b'\n');
+        match tx.try_send(Message::Line(line)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                METRICS.access_log_dropped.inc();
+            }
+        }
+    }
+
+    /// Reopens (or switches to) `dest`: logrotate's SIGHUP, or a reload.
+    pub fn reopen(&self, dest: Destination) {
+        if let Some(tx) = &self.tx {
+            // A full queue delays the reopen until the writer catches up.
+            let _ = tx.send(Message::Reopen(dest));
+        }
+    }
+}
+
+fn open(dest: &Destination) -> Option<Box<dyn Write + Send>> {
+    match dest {
+        Destination::Off => None,
+        Destination::Stdout => Some(Box::new(std::io::stdout())),
+        Destination::File(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(f) => Some(Box::new(std::io::BufWriter::new(f))),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot open the access log");
+                None
+            }
+        },
+    }
+}
+
+fn writer(rx: Receiver<Message>, dest: Destination) {
+    let mut out = open(&dest);
+    let handle = |msg: Message, out: &mut Option<Box<dyn Write + Send>>| match msg {
+        Message::Line(line) => {
+            if let Some(o) = out.as_mut() {
+                if o.write_all(&line).is_err() {
+                    METRICS.access_log_dropped.inc();
+                }
+            }
+        }
+        Message::Reopen(d) => {
+            if let Some(o) = out.as_mut() {
+                let _ = o.flush();
+            }
+            *out = open(&d);
+        }
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(msg) => handle(msg, &mut out),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        // Write whatever queued up meanwhile, then flush once: lines appear promptly
+        // and a busy proxy still writes in batches.
+        while let Ok(msg) = rx.try_recv() {
+            handle(msg, &mut out);
+        }
+        if let Some(o) = out.as_mut() {
+            let _ = o.flush();
+        }
+    }
+    if let Some(o) = out.as_mut() {
+        let _ = o.flush();
+    }
+}
