@@ -6,6 +6,7 @@
 //! health check never depends on TLS, SNI or routing.
 
 mod lifecycle;
+mod page;
 mod readiness;
 mod scrape;
 mod service;

@@ -75,6 +75,11 @@ impl ServeHttp for AdminApp {
             );
         }
         match path.as_str() {
+            "/" => reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                crate::page::render(&status_json(&self.view)).into_bytes(),
+            ),
             "/healthz" => reply(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
                 let r = readiness(&self.view).await;
