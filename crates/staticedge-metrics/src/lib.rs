@@ -46,6 +46,9 @@ pub struct Metrics {
     pub access_log_dropped: IntCounter,
     /// `staticedge_rejected_requests_total{reason}`: answered by staticedge itself.
     pub rejected: IntCounterVec,
+    /// `staticedge_proxy_protocol_rejected_total{reason}`: connections closed for a
+    /// missing or malformed PROXY header.
+    pub proxy_protocol_rejected: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -128,6 +131,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
         rejected: register_int_counter_vec!(
             "staticedge_rejected_requests_total",
             "Requests staticedge answered itself: no_route, forbidden, unresolved, redirect.",
+            &["reason"]
+        )?,
+        proxy_protocol_rejected: register_int_counter_vec!(
+            "staticedge_proxy_protocol_rejected_total",
+            "Connections closed before TLS for a PROXY v2 header that was missing (when required) or malformed.",
             &["reason"]
         )?,
     };

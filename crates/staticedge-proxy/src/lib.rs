@@ -10,6 +10,7 @@ pub mod access_log;
 mod edge;
 pub mod headers;
 mod observe;
+mod pre_tls;
 pub mod respond;
 pub mod routing;
 mod state;

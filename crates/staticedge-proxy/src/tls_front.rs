@@ -17,8 +17,11 @@ use pingora::server::ShutdownWatch;
 use pingora::tls::TlsAcceptor;
 use rustls::server::ResolvesServerCert;
 use rustls::ServerConfig;
+use staticedge_config::ProxyProtocolMode;
 use staticedge_metrics::METRICS;
 use std::any::Any;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::debug;
@@ -83,16 +86,41 @@ pub struct TlsFront<A> {
     app: Arc<A>,
     acceptor: Arc<ArcSwap<Acceptor>>,
     handshake_timeout: Duration,
+    proxy_protocol: HashMap<SocketAddr, ProxyProtocolMode>,
 }
 
 impl<A> TlsFront<A> {
     /// Wraps `app`; `acceptor` is shared with the reload path, which may replace it.
-    pub fn new(app: A, acceptor: Arc<ArcSwap<Acceptor>>, handshake_timeout: Duration) -> Self {
+    /// `proxy_protocol` gives each listen address its PROXY header mode (a listen
+    /// address is fixed for the life of the process, and so is its mode).
+    pub fn new(
+        app: A,
+        acceptor: Arc<ArcSwap<Acceptor>>,
+        handshake_timeout: Duration,
+        proxy_protocol: HashMap<SocketAddr, ProxyProtocolMode>,
+    ) -> Self {
         TlsFront {
             app: Arc::new(app),
             acceptor,
             handshake_timeout,
+            proxy_protocol,
         }
+    }
+
+    fn proxy_mode(&self, local: Option<SocketAddr>) -> ProxyProtocolMode {
+        let Some(local) = local else {
+            return ProxyProtocolMode::Off;
+        };
+        self.proxy_protocol
+            .get(&local)
+            .or_else(|| {
+                self.proxy_protocol
+                    .iter()
+                    .find(|(a, _)| a.port() == local.port() && a.ip().is_unspecified())
+                    .map(|(_, m)| m)
+            })
+            .copied()
+            .unwrap_or(ProxyProtocolMode::Off)
     }
 }
 
@@ -117,25 +145,35 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for TlsFront<A> {
             .get_socket_digest()
             .and_then(|d| d.peer_addr().cloned());
         // Listeners added with add_tcp hand out plain L4 streams.
-        let stream = match stream.into_any().downcast::<L4Stream>() {
+        let local = stream
+            .get_socket_digest()
+            .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
+        let mut stream = match stream.into_any().downcast::<L4Stream>() {
             Ok(s) => *s,
             Err(_) => {
                 debug!("not a TCP stream; closing");
                 return None;
             }
         };
-        let tls = match tokio::time::timeout(self.handshake_timeout, acceptor.tls_handshake(stream))
-            .await
-        {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
+        let mode = self.proxy_mode(local);
+        // One deadline covers the PROXY header and the handshake.
+        let handshake = async {
+            crate::pre_tls::accept_proxy_header(&mut stream, mode)
+                .await
+                .map_err(|e| {
+                    debug!(peer = ?peer, error = %e, "PROXY header rejected; closing");
+                })?;
+            acceptor.tls_handshake(stream).await.map_err(|e| {
                 METRICS
                     .tls_handshakes
                     .with_label_values(&["error", "", ""])
                     .inc();
                 debug!(peer = ?peer, error = %e, "TLS handshake failed");
-                return None;
-            }
+            })
+        };
+        let tls = match tokio::time::timeout(self.handshake_timeout, handshake).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(())) => return None,
             Err(_) => {
                 METRICS
                     .tls_handshakes

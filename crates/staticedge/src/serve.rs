@@ -134,6 +134,10 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
             new_proxy(),
             edge.tls_acceptor.clone(),
             DEFAULT_HANDSHAKE_TIMEOUT,
+            tls_listeners
+                .iter()
+                .map(|l| (l.listen, l.proxy_protocol))
+                .collect(),
         );
         let mut svc = Service::new("staticedge tls".to_string(), front);
         for l in &tls_listeners {
