@@ -44,11 +44,16 @@ impl Config {
         RestartOnly {
             threads: self.server.threads,
             admin_listen: self.admin.listen,
-            listeners: self
-                .listeners
-                .iter()
-                .map(|l| (l.listen, l.tls, l.proxy_protocol))
-                .collect(),
+            listeners: {
+                // Order does not matter, only the set of sockets and their modes.
+                let mut l: Vec<_> = self
+                    .listeners
+                    .iter()
+                    .map(|l| (l.listen, l.tls, l.proxy_protocol))
+                    .collect();
+                l.sort_by_key(|x| x.0);
+                l
+            },
         }
     }
 }

@@ -253,6 +253,14 @@ fn upstreams(
             }
         };
         let probe = u.probe.map(|p| probe(c, &name, p.into_inner()));
+        for (key, value) in [
+            ("connect_timeout", &u.connect_timeout),
+            ("read_timeout", &u.read_timeout),
+        ] {
+            if value.is_some_and(|d| d.0.is_zero()) {
+                c.error_at(&u.address, format!("upstream.{name}.{key} must be above 0"));
+            }
+        }
         let upstream = Upstream {
             name: name.clone(),
             address,
@@ -299,6 +307,12 @@ fn dns_settings(
     span: std::ops::Range<usize>,
 ) -> DnsSettings {
     let min_ttl = dur(d.min_ttl, defaults::MIN_TTL);
+    if min_ttl < Duration::from_millis(100) {
+        c.error(
+            span.clone(),
+            format!("upstream.{name}.dns.min_ttl must be at least 100ms (a TTL of 0 would look the name up in a loop)"),
+        );
+    }
     let max_ttl = dur(d.max_ttl, defaults::MAX_TTL);
     if min_ttl > max_ttl {
         c.error(

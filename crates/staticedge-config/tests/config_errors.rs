@@ -138,6 +138,7 @@ fn each_mistake_names_file_line_and_column() {
         Case { name: "syntax error", from: "[[route]]", to: "[[route]", want: "/x/se.toml:11:" },
         Case { name: "ttl clamp inverted", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"2m\"\nmax_ttl = \"1m\"", want: "/x/se.toml:17:1: upstream.app.dns: min_ttl (120s) is above max_ttl (60s)" },
         Case { name: "keepalive above the NLB idle timeout", from: "[server]", to: "[server]\nkeepalive_timeout = \"400s\"", want: "/x/se.toml:2:21: server.keepalive_timeout must be above 0 and below the NLB's 350s idle timeout" },
+        Case { name: "zero min_ttl", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"0s\"", want: "/x/se.toml:17:1: upstream.app.dns.min_ttl must be at least 100ms" },
         Case { name: "redirect on a TLS listener", from: "listen = \"127.0.0.1:8443\"", to: "listen = \"127.0.0.1:8443\"\nredirect_https = true", want: "listener: redirect_https needs tls = false" },
     ];
     let path = Path::new("/x/se.toml");

@@ -232,12 +232,17 @@ impl ProxyHttp for EdgeProxy {
         let (_, upstream) =
             Self::route_and_upstream(&state, ctx).ok_or_else(|| missing("route"))?;
         let addrs = ctx.upstream.as_ref().ok_or_else(|| missing("upstream"))?;
-        let addr = addrs.select(&ctx.tried).ok_or_else(|| {
-            Error::explain(
-                ConnectNoRoute,
-                format!("upstream {}: no address left to try", upstream.name),
-            )
-        })?;
+        // Prefer an address not tried yet; with one address (or all tried), the same
+        // one again: a retry after a stale pooled connection must not become a 500.
+        let addr = addrs
+            .select(&ctx.tried)
+            .or_else(|| addrs.select(&[]))
+            .ok_or_else(|| {
+                Error::explain(
+                    ConnectNoRoute,
+                    format!("upstream {}: no address left to try", upstream.name),
+                )
+            })?;
         ctx.tried.push(addr);
         ctx.upstream_started = Some(Instant::now());
         let sni = if upstream.tls {

@@ -44,9 +44,10 @@ fn check_bindable(config: &Config) -> Result<(), String> {
 fn server_conf(config: &Config) -> ServerConf {
     let mut conf = ServerConf {
         threads: config.server.threads,
-        // pingora sleeps this long after it stops accepting; our drain watcher exits
-        // as soon as in-flight requests are done, this is only the backstop.
-        grace_period_seconds: Some(config.server.drain_timeout.as_secs() + 1),
+        // pingora sleeps this long after it stops accepting. Our drain watcher exits as
+        // soon as in-flight requests are done, or at drain_timeout as read at SIGTERM
+        // (a reload may have raised it), so this is only a generous backstop.
+        grace_period_seconds: Some(config.server.drain_timeout.as_secs().max(3600) + 1),
         graceful_shutdown_timeout_seconds: Some(1),
         max_retries: 4,
         ..ServerConf::default()
