@@ -1,0 +1,54 @@
+# staticedge in front of an Elastic Beanstalk environment: fixed IPs (one per AZ) that
+# terminate TLS with your certificates and forward to the environment by its name.
+# The runbook is docs/deploy.md.
+
+locals {
+  config_parameter_name = "/${var.name}/config"
+}
+
+# The proxy's configuration (PRODUCT.md section 4) lives in SSM; every instance
+# fetches it at boot (packer/files/fetch-config). Changing it here and running
+# `systemctl reload staticedge-fetch-config` on the fleet applies it without a restart.
+resource "aws_ssm_parameter" "config" {
+  #checkov:skip=CKV_AWS_337:Encrypted with the AWS-managed aws/ssm key; the config holds no secrets (keys are in Secrets Manager). Set key_id and the module's kms_key_arns where policy demands a CMK.
+  name        = local.config_parameter_name
+  description = "staticedge.toml of the ${var.name} fleet"
+  type        = "SecureString"
+  # Standard up to 4 KB, advanced (paid) only when the config grows beyond.
+  tier = "Intelligent-Tiering"
+  value = templatefile("${path.module}/staticedge.toml.tftpl", {
+    grace_period  = "${var.grace_period_seconds}s"
+    drain_timeout = "${var.drain_timeout_seconds}s"
+    cert_names    = sort(keys(var.tls_secret_arns))
+    http_listener = var.enable_http_listener
+    hostnames     = var.hostnames
+    host_header   = var.host_header
+    upstream      = "${var.eb_environment_cname}:${var.eb_port}"
+    upstream_tls  = var.eb_tls
+    probe_path    = var.upstream_probe_path
+    # The probe asks with the Host the app will see: the EB name by default.
+    probe_hostname = var.host_header == "preserve" ? var.hostnames[0] : (var.host_header == "upstream" ? null : var.host_header)
+  })
+}
+
+module "fleet" {
+  source = "../../modules/fleet"
+
+  name               = var.name
+  vpc_id             = var.vpc_id
+  public_subnet_ids  = var.public_subnet_ids
+  private_subnet_ids = var.private_subnet_ids
+  client_cidrs_ipv4  = var.client_cidrs_ipv4
+  ami_id             = var.ami_id
+  instance_type      = var.instance_type
+
+  enable_http_listener  = var.enable_http_listener
+  grace_period_seconds  = var.grace_period_seconds
+  drain_timeout_seconds = var.drain_timeout_seconds
+
+  config_parameter_name = aws_ssm_parameter.config.name
+  tls_secret_arns       = var.tls_secret_arns
+
+  route53_zone_id     = var.route53_zone_id
+  route53_record_name = var.route53_record_name
+}

@@ -1,0 +1,188 @@
+# The static IPs: one Elastic IP per public subnet (= per Availability Zone), each
+# pinned to the NLB through a subnet_mapping. They are what partners allow-list, so
+# Terraform must never release them.
+resource "aws_eip" "this" {
+  for_each = toset(var.public_subnet_ids)
+
+  #checkov:skip=CKV2_AWS_19:These addresses belong to the NLB (subnet_mapping), not to instances.
+  domain = "vpc"
+  tags   = merge(local.tags, { Name = "${var.name}-${each.key}" })
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "aws_lb" "this" {
+  #checkov:skip=CKV_AWS_91:NLB access logs only cover TLS listeners; this one is TCP pass-through (use VPC Flow Logs and the proxy's access log).
+  name               = var.name
+  load_balancer_type = "network"
+  internal           = false
+
+  # Security groups can only be given at creation: adding them to an NLB created
+  # without, or removing all of them, replaces the NLB and with it the IPs.
+  security_groups = [aws_security_group.nlb.id]
+
+  # Without it, an AZ whose targets are all unhealthy drops its share of clients
+  # (clients pick an IP, hence an AZ, from DNS or their allow-list).
+  enable_cross_zone_load_balancing = true
+  enable_deletion_protection       = var.deletion_protection
+
+  # Sorted by subnet id (a set), so reordering var.public_subnet_ids changes nothing;
+  # editing or removing a mapping would replace the NLB, which prevent_destroy blocks.
+  dynamic "subnet_mapping" {
+    for_each = aws_eip.this
+    content {
+      subnet_id     = subnet_mapping.key
+      allocation_id = subnet_mapping.value.id
+    }
+  }
+
+  tags = merge(local.tags, { Name = var.name })
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "aws_lb_target_group" "this" {
+  for_each = local.listeners
+
+  # name_prefix + create_before_destroy: a change that replaces the group (port,
+  # protocol) builds the new one before the listener lets go of the old one.
+  name_prefix = each.key == "tls" ? "se-tls" : "se-80-"
+  port        = each.value
+  protocol    = "TCP"
+  vpc_id      = var.vpc_id
+  target_type = "instance"
+
+  preserve_client_ip = true
+  proxy_protocol_v2  = var.proxy_protocol_v2
+
+  deregistration_delay = local.deregistration_delay
+  # At the end of the delay, close what is left instead of letting flows hang on an
+  # instance that is about to terminate.
+  connection_termination = true
+
+  # The proxy's readiness, on the admin port; never traffic-port (that is TLS).
+  health_check {
+    enabled             = true
+    protocol            = "HTTP"
+    port                = tostring(var.admin_port)
+    path                = "/readyz"
+    matcher             = "200"
+    interval            = 10
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 2
+  }
+
+  # A draining staticedge fails /readyz on purpose. By default the NLB would then
+  # reset every established connection to it; instead let them finish.
+  target_health_state {
+    enable_unhealthy_connection_termination = false
+    unhealthy_draining_interval             = local.proxy_stop_seconds
+  }
+
+  tags = merge(local.tags, { Name = "${var.name}-${each.key}" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_lb_listener" "this" {
+  for_each = local.listeners
+
+  load_balancer_arn = aws_lb.this.arn
+  port              = each.value
+  protocol          = "TCP"
+  # TLS passes through untouched: the certificates live on the instances.
+  tcp_idle_timeout_seconds = var.tcp_idle_timeout_seconds
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this[each.key].arn
+  }
+
+  tags = local.tags
+}
+
+# --- Security groups ---------------------------------------------------------------
+
+resource "aws_security_group" "nlb" {
+  name_prefix = "${var.name}-nlb-"
+  description = "staticedge NLB: clients in, instances out"
+  vpc_id      = var.vpc_id
+  tags        = merge(local.tags, { Name = "${var.name}-nlb" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_security_group" "instance" {
+  name_prefix = "${var.name}-instance-"
+  description = "staticedge instances: only from the NLB"
+  vpc_id      = var.vpc_id
+  tags        = merge(local.tags, { Name = "${var.name}-instance" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "nlb_clients" {
+  # One rule per (listener, client CIDR).
+  for_each = {
+    for pair in setproduct(keys(local.listeners), var.client_cidrs_ipv4) :
+    "${pair[0]}-${pair[1]}" => { port = local.listeners[pair[0]], cidr = pair[1] }
+  }
+
+  security_group_id = aws_security_group.nlb.id
+  description       = "clients to the static IPs"
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  cidr_ipv4         = each.value.cidr
+  tags              = local.tags
+}
+
+resource "aws_vpc_security_group_egress_rule" "nlb_to_instances" {
+  for_each = local.instance_ports
+
+  security_group_id            = aws_security_group.nlb.id
+  description                  = "NLB to instances (${each.key})"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value
+  to_port                      = each.value
+  referenced_security_group_id = aws_security_group.instance.id
+  tags                         = local.tags
+}
+
+# With client IP preservation the packets carry the client's address, yet a rule
+# referencing the NLB's security group still admits them (the NLB's group is
+# evaluated, not the source IP). This is the only way in: no SSH, SSM instead.
+resource "aws_vpc_security_group_ingress_rule" "instance_from_nlb" {
+  for_each = local.instance_ports
+
+  security_group_id            = aws_security_group.instance.id
+  description                  = "from the NLB (${each.key})"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value
+  to_port                      = each.value
+  referenced_security_group_id = aws_security_group.nlb.id
+  tags                         = local.tags
+}
+
+resource "aws_vpc_security_group_egress_rule" "instance_out" {
+  for_each = toset([for p in var.upstream_egress_ports : tostring(p)])
+
+  security_group_id = aws_security_group.instance.id
+  description       = "upstreams and AWS APIs (tcp ${each.key})"
+  ip_protocol       = "tcp"
+  from_port         = tonumber(each.key)
+  to_port           = tonumber(each.key)
+  cidr_ipv4         = "0.0.0.0/0"
+  tags              = local.tags
+}
