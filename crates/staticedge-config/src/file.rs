@@ -25,6 +25,20 @@ pub struct FileConfig {
     pub route: Vec<Spanned<RouteSection>>,
     #[serde(default)]
     pub upstream: BTreeMap<String, Spanned<UpstreamSection>>,
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[limits]`: protection against slow, oversized and too many clients.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_request_body_bytes: Option<Spanned<i64>>,
+    pub header_timeout: Option<Spanned<HumanDuration>>,
+    pub handshake_timeout: Option<Spanned<HumanDuration>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub max_connections_per_ip: Option<Spanned<i64>>,
+    pub h2_max_concurrent_streams: Option<Spanned<i64>>,
 }
 
 /// `[server]`: process-wide settings.

@@ -36,6 +36,25 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Upstreams by name.
     pub upstreams: BTreeMap<String, Upstream>,
+    /// Protection limits.
+    pub limits: Limits,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body; bigger ones get 413. 0 means no limit.
+    pub max_request_body_bytes: u64,
+    /// The whole HTTP/1 request header must arrive within this (slowloris).
+    pub header_timeout: Duration,
+    /// PROXY header plus TLS handshake must finish within this.
+    pub handshake_timeout: Duration,
+    /// Client connections in total; 0 means no limit.
+    pub max_connections: usize,
+    /// Client connections per client IP; 0 means no limit.
+    pub max_connections_per_ip: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
 }
 
 impl Config {
@@ -43,6 +62,14 @@ impl Config {
     pub fn restart_only(&self) -> RestartOnly {
         RestartOnly {
             threads: self.server.threads,
+            front: (
+                self.limits.header_timeout,
+                self.limits.handshake_timeout,
+                self.limits.max_connections,
+                self.limits.max_connections_per_ip,
+                self.limits.h2_max_concurrent_streams,
+                self.server.keepalive_timeout,
+            ),
             admin_listen: self.admin.listen,
             listeners: {
                 // Order does not matter, only the set of sockets and their modes.
@@ -62,6 +89,7 @@ impl Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestartOnly {
     threads: usize,
+    front: (Duration, Duration, usize, usize, u32, Duration),
     admin_listen: SocketAddr,
     listeners: Vec<(SocketAddr, bool, ProxyProtocolMode)>,
 }
@@ -71,6 +99,8 @@ impl RestartOnly {
     pub fn first_difference(&self, other: &RestartOnly) -> Option<&'static str> {
         if self.threads != other.threads {
             Some("server.threads")
+        } else if self.front != other.front {
+            Some("limits (timeouts, connection and stream limits) or server.keepalive_timeout")
         } else if self.admin_listen != other.admin_listen {
             Some("admin.listen")
         } else if self.listeners != other.listeners {
@@ -303,6 +333,19 @@ pub mod defaults {
     pub const MAX_TTL: Duration = Duration::from_secs(60);
     /// `[upstream.*.dns] serve_stale_for`.
     pub const SERVE_STALE_FOR: Duration = Duration::from_secs(3600);
+    /// `[limits] max_request_body_bytes`: 10 MiB.
+    pub const MAX_REQUEST_BODY_BYTES: u64 = 10 * 1024 * 1024;
+    /// `[limits] header_timeout`.
+    pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `[limits] handshake_timeout`.
+    pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `[limits] max_connections`.
+    pub const MAX_CONNECTIONS: usize = 50_000;
+    /// `[limits] max_connections_per_ip`: off; behind an NLB without client IP
+    /// preservation every client would share one address.
+    pub const MAX_CONNECTIONS_PER_IP: usize = 0;
+    /// `[limits] h2_max_concurrent_streams`.
+    pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
     /// `[upstream.*.probe] interval`.
     pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 }

@@ -86,6 +86,7 @@ fn build(c: &mut Checker<'_>, raw: FileConfig) -> Config {
     let listeners = listeners(c, raw.listener, &admin, &tls);
     let upstreams = upstreams(c, raw.upstream);
     let routes = routes(c, raw.route, &upstreams);
+    let limits = limits(c, raw.limits);
     Config {
         source,
         server,
@@ -94,6 +95,92 @@ fn build(c: &mut Checker<'_>, raw: FileConfig) -> Config {
         listeners,
         routes,
         upstreams,
+        limits,
+    }
+}
+
+fn count(
+    c: &mut Checker<'_>,
+    v: Option<Spanned<i64>>,
+    key: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+) -> i64 {
+    match v {
+        None => default,
+        Some(n) if range.contains(n.get_ref()) => *n.get_ref(),
+        Some(n) => {
+            c.error_at(
+                &n,
+                format!(
+                    "limits.{key} must be between {} and {}",
+                    range.start(),
+                    range.end()
+                ),
+            );
+            default
+        }
+    }
+}
+
+fn positive(
+    c: &mut Checker<'_>,
+    v: Option<Spanned<crate::duration::HumanDuration>>,
+    key: &str,
+    default: Duration,
+) -> Duration {
+    match v {
+        None => default,
+        Some(d) if !d.get_ref().0.is_zero() => d.get_ref().0,
+        Some(d) => {
+            c.error_at(&d, format!("limits.{key} must be above 0"));
+            default
+        }
+    }
+}
+
+fn limits(c: &mut Checker<'_>, l: file::LimitsSection) -> Limits {
+    Limits {
+        max_request_body_bytes: count(
+            c,
+            l.max_request_body_bytes,
+            "max_request_body_bytes",
+            0..=i64::MAX,
+            defaults::MAX_REQUEST_BODY_BYTES as i64,
+        ) as u64,
+        header_timeout: positive(
+            c,
+            l.header_timeout,
+            "header_timeout",
+            defaults::HEADER_TIMEOUT,
+        ),
+        handshake_timeout: positive(
+            c,
+            l.handshake_timeout,
+            "handshake_timeout",
+            defaults::HANDSHAKE_TIMEOUT,
+        ),
+        max_connections: count(
+            c,
+            l.max_connections,
+            "max_connections",
+            0..=10_000_000,
+            defaults::MAX_CONNECTIONS as i64,
+        ) as usize,
+        max_connections_per_ip: count(
+            c,
+            l.max_connections_per_ip,
+            "max_connections_per_ip",
+            0..=10_000_000,
+            defaults::MAX_CONNECTIONS_PER_IP as i64,
+        ) as usize,
+        h2_max_concurrent_streams: count(
+            c,
+            l.h2_max_concurrent_streams,
+            "h2_max_concurrent_streams",
+            1..=10_000,
+            defaults::H2_MAX_CONCURRENT_STREAMS as i64,
+        ) as u32,
     }
 }
 

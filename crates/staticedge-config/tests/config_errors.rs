@@ -139,6 +139,8 @@ fn each_mistake_names_file_line_and_column() {
         Case { name: "ttl clamp inverted", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"2m\"\nmax_ttl = \"1m\"", want: "/x/se.toml:17:1: upstream.app.dns: min_ttl (120s) is above max_ttl (60s)" },
         Case { name: "keepalive above the NLB idle timeout", from: "[server]", to: "[server]\nkeepalive_timeout = \"400s\"", want: "/x/se.toml:2:21: server.keepalive_timeout must be above 0 and below the NLB's 350s idle timeout" },
         Case { name: "zero min_ttl", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"0s\"", want: "/x/se.toml:17:1: upstream.app.dns.min_ttl must be at least 100ms" },
+        Case { name: "zero header timeout", from: "[server]", to: "[limits]\nheader_timeout = \"0s\"\n[server]", want: "/x/se.toml:2:18: limits.header_timeout must be above 0" },
+        Case { name: "unknown limit", from: "[server]", to: "[limits]\nmax_body = 1\n[server]", want: "/x/se.toml:2:1: unknown field `max_body`" },
         Case { name: "redirect on a TLS listener", from: "listen = \"127.0.0.1:8443\"", to: "listen = \"127.0.0.1:8443\"\nredirect_https = true", want: "listener: redirect_https needs tls = false" },
     ];
     let path = Path::new("/x/se.toml");

@@ -1,6 +1,7 @@
 //! `ProxyHttp` for staticedge: each phase delegates to the module that owns it.
 
 use crate::access_log::AccessLogger;
+use crate::framing;
 use crate::headers::{self, ClientFacts};
 use crate::observe;
 use crate::respond;
@@ -50,6 +51,8 @@ pub struct RequestCtx {
     pub(crate) upstream_status: u16,
     pub(crate) request_id: String,
     pub(crate) client_host: String,
+    max_body: u64,
+    body_seen: u64,
 }
 
 impl RequestCtx {
@@ -143,6 +146,8 @@ impl ProxyHttp for EdgeProxy {
             upstream_status: 0,
             request_id: String::new(),
             client_host: String::new(),
+            max_body: 0,
+            body_seen: 0,
         }
     }
 
@@ -166,6 +171,16 @@ impl ProxyHttp for EdgeProxy {
         }
         let rid = ctx.request_id.clone();
         let id = ("x-request-id", rid.as_str());
+
+        let max_body = state.config.limits.max_request_body_bytes;
+        if max_body > 0
+            && framing::content_length(session.req_header()).is_some_and(|n| n > max_body)
+        {
+            session.set_keepalive(None);
+            let body = format!("request body larger than {max_body} bytes\n");
+            return reject(session, "body_too_large", 413, &body, &[id]).await;
+        }
+        ctx.max_body = max_body;
 
         let listener = state.listener_for(inet(session.server_addr()));
         if listener.is_some_and(|l| !l.tls && l.redirect_https) {
@@ -309,6 +324,30 @@ impl ProxyHttp for EdgeProxy {
             request_id: &ctx.request_id,
         };
         headers::rewrite_request(upstream_request, &facts, &host)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        // Content-Length was checked up front; this catches chunked bodies.
+        if let Some(chunk) = body {
+            ctx.body_seen += chunk.len() as u64;
+            if ctx.max_body > 0 && ctx.body_seen > ctx.max_body {
+                METRICS
+                    .rejected
+                    .with_label_values(&["body_too_large"])
+                    .inc();
+                return Error::e_explain(
+                    HTTPStatus(413),
+                    format!("request body larger than {} bytes", ctx.max_body),
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn upstream_response_filter(

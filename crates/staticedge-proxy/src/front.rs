@@ -1,15 +1,21 @@
-//! TLS termination in front of the HTTP proxy, with our own rustls configuration.
+//! The connection-level front of the proxy, before any HTTP is parsed: connection
+//! limits, the PROXY protocol header, TLS termination with our own rustls
+//! configuration, and a deadline for each whole HTTP/1 request header.
 //!
-//! pingora's `TlsSettings` fixes the protocol versions and panics on bad files; this
-//! accept path uses a `ServerConfig` we built and checked (versions, ALPN, the SNI
-//! certificate store), bounds the handshake in time, records what was negotiated,
-//! and can be given a new configuration on reload without touching the socket.
+//! pingora's `TlsSettings` fixes the protocol versions and panics on bad files, and
+//! pingora only times each single read (a slowloris client trickling one byte per
+//! minute holds a connection forever). This accept path fixes both, records what the
+//! handshake negotiated, and takes a new TLS configuration on reload without touching
+//! the listening socket.
 
+use crate::limits::{ConnectionLimits, ConnectionSlot};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
+use bytes::BytesMut;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::listeners::tls::{Acceptor, TlsSettings};
 use pingora::listeners::TlsAccept;
+use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::tls::TlsRef;
 use pingora::protocols::{Ssl, Stream, ALPN};
@@ -24,10 +30,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
-
-/// How long a client has to finish the TLS handshake when nothing else is configured.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the handshake negotiated that requests want to know (the access log's `sni`).
 #[derive(Debug, Clone)]
@@ -64,46 +68,44 @@ pub fn acceptor(
     Ok(acceptor)
 }
 
-/// Open client connections, for the gauge.
-struct ConnectionGuard;
-
-impl ConnectionGuard {
-    fn new() -> Self {
-        METRICS.downstream_connections.inc();
-        ConnectionGuard
-    }
+/// Deadlines of the front, fixed at start.
+#[derive(Debug, Clone, Copy)]
+pub struct FrontTimeouts {
+    /// PROXY header plus TLS handshake.
+    pub handshake: Duration,
+    /// From the first byte of a request header to its end.
+    pub header: Duration,
+    /// How long an idle keep-alive connection waits for the next request.
+    pub keepalive: Duration,
 }
 
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        METRICS.downstream_connections.dec();
-    }
-}
-
-/// A `ServerApp` that performs the TLS handshake, then hands the decrypted stream to
-/// the wrapped HTTP application for as long as the connection lives.
-pub struct TlsFront<A> {
+/// A `ServerApp` that owns each client connection and hands it to the HTTP proxy.
+pub struct Front<A> {
     app: Arc<A>,
-    acceptor: Arc<ArcSwap<Acceptor>>,
-    handshake_timeout: Duration,
+    /// `None` for a plain-HTTP listener.
+    tls: Option<Arc<ArcSwap<Acceptor>>>,
+    timeouts: FrontTimeouts,
     proxy_protocol: HashMap<SocketAddr, ProxyProtocolMode>,
+    limits: Arc<ConnectionLimits>,
 }
 
-impl<A> TlsFront<A> {
-    /// Wraps `app`; `acceptor` is shared with the reload path, which may replace it.
+impl<A> Front<A> {
+    /// Wraps `app`. `tls` is shared with the reload path, which may replace it;
     /// `proxy_protocol` gives each listen address its PROXY header mode (a listen
     /// address is fixed for the life of the process, and so is its mode).
     pub fn new(
         app: A,
-        acceptor: Arc<ArcSwap<Acceptor>>,
-        handshake_timeout: Duration,
+        tls: Option<Arc<ArcSwap<Acceptor>>>,
+        timeouts: FrontTimeouts,
         proxy_protocol: HashMap<SocketAddr, ProxyProtocolMode>,
+        limits: Arc<ConnectionLimits>,
     ) -> Self {
-        TlsFront {
+        Front {
             app: Arc::new(app),
-            acceptor,
-            handshake_timeout,
+            tls,
+            timeouts,
             proxy_protocol,
+            limits,
         }
     }
 
@@ -132,21 +134,127 @@ fn alpn_label(alpn: Option<ALPN>) -> &'static str {
     }
 }
 
+/// Why a request header was not read.
+enum HeaderWait {
+    /// The client closed (or errored) between requests: nothing to answer.
+    Closed,
+    /// The client started a header and did not finish it in time.
+    TooSlow,
+}
+
+/// Reads until the end of an HTTP/1 header (or `limit` bytes), returning the bytes
+/// for pingora to parse. The first byte may take `idle`; the rest of the header
+/// must follow within `header` of it.
+async fn read_header(
+    stream: &mut Stream,
+    prefix: BytesMut,
+    idle: Duration,
+    header: Duration,
+) -> Result<BytesMut, HeaderWait> {
+    const LIMIT: usize = 64 * 1024;
+    let mut buf = prefix;
+    if buf.is_empty() {
+        let mut chunk = [0u8; 4096];
+        match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return Err(HeaderWait::Closed),
+        }
+    }
+    let deadline = tokio::time::Instant::now() + header;
+    let mut scanned: usize = 0;
+    loop {
+        if buf[scanned.saturating_sub(3)..]
+            .windows(4)
+            .any(|w| w == b"\r\n\r\n")
+        {
+            return Ok(buf);
+        }
+        if buf.len() >= LIMIT {
+            // Too long to pre-read: pingora enforces its own header size limit.
+            return Ok(buf);
+        }
+        scanned = buf.len();
+        let mut chunk = [0u8; 4096];
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => return Err(HeaderWait::Closed),
+            Err(_) => return Err(HeaderWait::TooSlow),
+        }
+    }
+}
+
+const TIMEOUT_408: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
+    /// The HTTP/1 keep-alive loop (what pingora does) with a header deadline on
+    /// every request of the connection.
+    async fn serve_http1(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) {
+        let mut idle = self.timeouts.header;
+        let mut carried: Option<HttpPersistentSettings> = None;
+        loop {
+            let header =
+                match read_header(&mut stream, BytesMut::new(), idle, self.timeouts.header).await {
+                    Ok(h) => h,
+                    Err(HeaderWait::Closed) => return,
+                    Err(HeaderWait::TooSlow) => {
+                        METRICS
+                            .rejected
+                            .with_label_values(&["header_timeout"])
+                            .inc();
+                        let _ = stream.write_all(TIMEOUT_408).await;
+                        let _ = stream.flush().await;
+                        return;
+                    }
+                };
+            if let Err(why) = crate::framing::check_raw_h1_header(&header) {
+                METRICS.rejected.with_label_values(&["bad_framing"]).inc();
+                let body = format!("bad request: {why}\n");
+                let response = format!(
+                    "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.flush().await;
+                return;
+            }
+            let mut session = ServerSession::new_http1(stream);
+            match carried.take() {
+                Some(settings) => settings.apply_to_session(&mut session),
+                None => {
+                    let keepalive =
+                        (!*shutdown.borrow()).then_some(self.timeouts.keepalive.as_secs());
+                    session.set_keepalive(keepalive);
+                }
+            }
+            session.set_pipelined_prefix(header);
+            let Some(reused) = self.app.process_new_http(session, shutdown).await else {
+                return;
+            };
+            let (next, settings) = reused.consume();
+            stream = next;
+            carried = settings;
+            idle = self.timeouts.keepalive;
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
+
 #[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for TlsFront<A> {
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let _open = ConnectionGuard::new();
-        let acceptor = self.acceptor.load_full();
-        let peer = stream
-            .get_socket_digest()
-            .and_then(|d| d.peer_addr().cloned());
-        // Listeners added with add_tcp hand out plain L4 streams.
-        let local = stream
-            .get_socket_digest()
+        let digest = stream.get_socket_digest();
+        let peer = digest
+            .as_ref()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
+        let local = digest
+            .as_ref()
             .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
         let mut stream = match stream.into_any().downcast::<L4Stream>() {
             Ok(s) => *s,
@@ -157,50 +265,79 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for TlsFront<A> {
         };
         let mode = self.proxy_mode(local);
         // One deadline covers the PROXY header and the handshake.
-        let handshake = async {
-            crate::pre_tls::accept_proxy_header(&mut stream, mode)
+        let accept = async {
+            let header = crate::pre_tls::accept_proxy_header(&mut stream, mode)
                 .await
                 .map_err(|e| {
                     debug!(peer = ?peer, error = %e, "PROXY header rejected; closing");
                 })?;
-            acceptor.tls_handshake(stream).await.map_err(|e| {
+            let client = match header {
+                Some(staticedge_proxy_protocol::Header::Proxy { source, .. }) => Some(source),
+                _ => peer,
+            };
+            let Some(slot) = self.limits.admit(client.map(|a| a.ip())) else {
                 METRICS
-                    .tls_handshakes
-                    .with_label_values(&["error", "", ""])
+                    .rejected
+                    .with_label_values(&["connection_limit"])
                     .inc();
-                debug!(peer = ?peer, error = %e, "TLS handshake failed");
-            })
+                debug!(client = ?client, "connection limit reached; closing");
+                return Err(());
+            };
+            let stream: Stream = match &self.tls {
+                None => Box::new(stream),
+                Some(tls) => {
+                    let acceptor = tls.load_full();
+                    let tls_stream = acceptor.tls_handshake(stream).await.map_err(|e| {
+                        METRICS
+                            .tls_handshakes
+                            .with_label_values(&["error", "", ""])
+                            .inc();
+                        debug!(peer = ?peer, error = %e, "TLS handshake failed");
+                    })?;
+                    let version = tls_stream
+                        .get_ssl_digest()
+                        .map(|d| d.version.to_string())
+                        .unwrap_or_default();
+                    METRICS
+                        .tls_handshakes
+                        .with_label_values(&[
+                            "ok",
+                            &version,
+                            alpn_label(tls_stream.selected_alpn_proto()),
+                        ])
+                        .inc();
+                    Box::new(tls_stream)
+                }
+            };
+            Ok::<(Stream, ConnectionSlot), ()>((stream, slot))
         };
-        let tls = match tokio::time::timeout(self.handshake_timeout, handshake).await {
-            Ok(Ok(tls)) => tls,
+        let (stream, _slot) = match tokio::time::timeout(self.timeouts.handshake, accept).await {
+            Ok(Ok(x)) => x,
             Ok(Err(())) => return None,
             Err(_) => {
-                METRICS
-                    .tls_handshakes
-                    .with_label_values(&["timeout", "", ""])
-                    .inc();
-                debug!(peer = ?peer, "TLS handshake timed out");
+                if self.tls.is_some() {
+                    METRICS
+                        .tls_handshakes
+                        .with_label_values(&["timeout", "", ""])
+                        .inc();
+                }
+                debug!(peer = ?peer, "handshake timed out");
                 return None;
             }
         };
-        let version = tls
-            .get_ssl_digest()
-            .map(|d| d.version.to_string())
-            .unwrap_or_default();
-        METRICS
-            .tls_handshakes
-            .with_label_values(&["ok", &version, alpn_label(tls.selected_alpn_proto())])
-            .inc();
-        // The HTTP app runs its own keep-alive loop and only returns a stream for a
-        // protocol switch, which must not be handshaken again.
-        let mut next: Option<Stream> = Some(Box::new(tls));
-        while let Some(s) = next {
-            next = self.app.process_new(s, shutdown).await;
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            // h2: pingora's own connection handling (idle timeout, stream limits).
+            let mut next = Some(stream);
+            while let Some(s) = next {
+                next = self.app.process_new(s, shutdown).await;
+            }
+        } else {
+            self.serve_http1(stream, shutdown).await;
         }
         None
     }
 
     async fn cleanup(&self) {
-        self.app.cleanup().await;
+        self.app.http_cleanup().await;
     }
 }

@@ -4,20 +4,24 @@
 //! module that owns the behaviour, so the impl reads as the life of a request:
 //! route it ([`routing`]), refuse what must not pass ([`respond`]), pick an upstream
 //! address (`staticedge-dns`), rewrite the headers ([`headers`]), then count and log
-//! it ([`observe`], [`access_log`]). [`TlsFront`] terminates TLS in front of it.
+//! it ([`observe`], [`access_log`]). [`Front`] owns each connection before that: limits, PROXY header, TLS, and
+//! the request header deadline.
 
 pub mod access_log;
 mod edge;
+pub mod framing;
+mod front;
 pub mod headers;
+pub mod limits;
 mod observe;
 mod pre_tls;
 pub mod respond;
 pub mod routing;
 mod state;
-mod tls_front;
 
 pub use access_log::AccessLogger;
 pub use edge::{EdgeProxy, InFlight, RequestCtx};
+pub use front::{acceptor, Front, FrontTimeouts, TlsFacts};
+pub use limits::ConnectionLimits;
 pub use routing::RouteTable;
 pub use state::{ProxyState, SharedState};
-pub use tls_front::{acceptor, TlsFacts, TlsFront, DEFAULT_HANDSHAKE_TIMEOUT};

@@ -2,7 +2,7 @@
 
 use crate::access_log::{AccessLogger, AccessRecord};
 use crate::edge::RequestCtx;
-use crate::tls_front::TlsFacts;
+use crate::front::TlsFacts;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 use staticedge_metrics::METRICS;

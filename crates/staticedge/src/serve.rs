@@ -14,7 +14,7 @@ use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
 use staticedge_admin::AdminApp;
 use staticedge_config::Config;
-use staticedge_proxy::{EdgeProxy, TlsFront, DEFAULT_HANDSHAKE_TIMEOUT};
+use staticedge_proxy::{ConnectionLimits, EdgeProxy, Front, FrontTimeouts};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -116,6 +116,11 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
         o.h2_idle_timeout = Some(config.server.keepalive_timeout);
         o
     };
+    let h2 = {
+        let mut b = pingora::protocols::http::v2::server::default_h2_options();
+        b.max_concurrent_streams(config.limits.h2_max_concurrent_streams);
+        b
+    };
     let new_proxy = || {
         let mut p = http_proxy(
             &conf,
@@ -126,34 +131,43 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
             ),
         );
         p.server_options = Some(options.clone());
+        p.h2_options = Some(h2.clone());
         p
     };
-
-    let tls_listeners: Vec<_> = config.listeners.iter().filter(|l| l.tls).collect();
-    if !tls_listeners.is_empty() {
-        let front = TlsFront::new(
+    let timeouts = FrontTimeouts {
+        handshake: config.limits.handshake_timeout,
+        header: config.limits.header_timeout,
+        keepalive: config.server.keepalive_timeout,
+    };
+    let limits = ConnectionLimits::new(
+        config.limits.max_connections,
+        config.limits.max_connections_per_ip,
+    );
+    for tls in [true, false] {
+        let listeners: Vec<_> = config.listeners.iter().filter(|l| l.tls == tls).collect();
+        if listeners.is_empty() {
+            continue;
+        }
+        let front = Front::new(
             new_proxy(),
-            edge.tls_acceptor.clone(),
-            DEFAULT_HANDSHAKE_TIMEOUT,
-            tls_listeners
+            tls.then(|| edge.tls_acceptor.clone()),
+            timeouts,
+            listeners
                 .iter()
                 .map(|l| (l.listen, l.proxy_protocol))
                 .collect(),
+            limits.clone(),
         );
-        let mut svc = Service::new("staticedge tls".to_string(), front);
-        for l in &tls_listeners {
+        let name = if tls {
+            "staticedge tls"
+        } else {
+            "staticedge http"
+        };
+        let mut svc = Service::new(name.to_string(), front);
+        for l in &listeners {
             svc.add_tcp_with_settings(&l.listen.to_string(), socket_options());
         }
-        svc.threads = Some(config.server.threads);
-        server.add_service(svc);
-    }
-    let plain: Vec<_> = config.listeners.iter().filter(|l| !l.tls).collect();
-    if !plain.is_empty() {
-        let mut svc = Service::new("staticedge http".to_string(), new_proxy());
-        for l in &plain {
-            svc.add_tcp_with_settings(&l.listen.to_string(), socket_options());
-        }
-        svc.threads = Some(1);
+        svc.threads = Some(if tls { config.server.threads } else { 1 });
         server.add_service(svc);
     }
     let mut admin = Service::new(

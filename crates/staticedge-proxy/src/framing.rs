@@ -1,0 +1,139 @@
+//! Request smuggling defence: an HTTP/1 request whose body framing two servers could
+//! read differently is refused with 400 before anything reaches the upstream.
+//!
+//! The check runs on the raw header bytes, before pingora parses them: pingora quietly
+//! drops Content-Length when Transfer-Encoding is present, which would hide exactly
+//! the ambiguity that must be refused.
+
+/// Why a request's framing is ambiguous.
+pub type FramingError = &'static str;
+
+/// Checks a complete raw HTTP/1 request header. Headers that do not parse are left
+/// to pingora's parser (which answers 400 itself).
+pub fn check_raw_h1_header(raw: &[u8]) -> Result<(), FramingError> {
+    let mut headers = [httparse::EMPTY_HEADER; 256];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(raw) {
+        Ok(httparse::Status::Complete(_)) => {}
+        // obs-fold and other malformed headers are refused by httparse
+        Err(httparse::Error::HeaderName) | Err(httparse::Error::HeaderValue) => {
+            return Err("malformed header line (obs-fold or invalid characters)")
+        }
+        _ => return Ok(()),
+    }
+    let http10 = req.version == Some(0);
+    check_framing(http10, req.headers.iter().map(|h| (h.name, h.value)))
+}
+
+/// The framing rules over (name, value) pairs.
+pub fn check_framing<'a>(
+    http10: bool,
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> Result<(), FramingError> {
+    let mut te: Vec<&[u8]> = Vec::new();
+    let mut cl: Vec<&[u8]> = Vec::new();
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            te.push(value);
+        } else if name.eq_ignore_ascii_case("content-length") {
+            cl.push(value);
+        }
+    }
+    if !te.is_empty() {
+        if http10 {
+            return Err("Transfer-Encoding on HTTP/1.0");
+        }
+        if !cl.is_empty() {
+            return Err("both Content-Length and Transfer-Encoding");
+        }
+        if te.len() > 1 {
+            return Err("more than one Transfer-Encoding header");
+        }
+        if !te[0].trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            return Err("Transfer-Encoding other than exactly \"chunked\"");
+        }
+    }
+    if cl.len() > 1 {
+        return Err("more than one Content-Length header");
+    }
+    if let Some(v) = cl.first() {
+        let v = v.trim_ascii();
+        if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+            return Err("Content-Length is not a plain number");
+        }
+    }
+    Ok(())
+}
+
+/// The request's Content-Length, when it has a valid one.
+pub fn content_length(req: &pingora::http::RequestHeader) -> Option<u64> {
+    req.headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(first: &str, headers: &[&str]) -> Vec<u8> {
+        let mut s = format!("{first}\r\nHost: a.test\r\n");
+        for h in headers {
+            s.push_str(h);
+            s.push_str("\r\n");
+        }
+        s.push_str("\r\n");
+        s.into_bytes()
+    }
+
+    const P11: &str = "POST / HTTP/1.1";
+    const P10: &str = "POST / HTTP/1.0";
+
+    #[test]
+    fn unambiguous_framing_passes() {
+        let ok = [
+            req(P11, &[]),
+            req(P11, &["Content-Length: 12"]),
+            req(P11, &["Transfer-Encoding: chunked"]),
+            req(P11, &["transfer-encoding: Chunked "]),
+            req(P10, &["Content-Length: 0"]),
+            b"GET / HTTP/1.1\r\nHost: a".to_vec(), // incomplete: pingora decides
+        ];
+        for r in &ok {
+            assert_eq!(
+                check_raw_h1_header(r),
+                Ok(()),
+                "{}",
+                String::from_utf8_lossy(r)
+            );
+        }
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        let bad = [
+            req(P11, &["Content-Length: 5", "Transfer-Encoding: chunked"]),
+            req(P11, &["Transfer-Encoding: chunked", "Content-Length: 5"]),
+            req(P11, &["Content-Length: 5", "Content-Length: 6"]),
+            req(P11, &["Content-Length: 5", "Content-Length: 5"]),
+            req(P11, &["Content-Length: 5, 5"]),
+            req(P11, &["Content-Length: -1"]),
+            req(
+                P11,
+                &["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"],
+            ),
+            req(P11, &["Transfer-Encoding: gzip, chunked"]),
+            req(P11, &["Transfer-Encoding: xchunked"]),
+            req(P10, &["Transfer-Encoding: chunked"]),
+            req(P11, &["X-A: a", " folded", "Content-Length: 0"]),
+        ];
+        for r in &bad {
+            assert!(
+                check_raw_h1_header(r).is_err(),
+                "{} must be refused",
+                String::from_utf8_lossy(r)
+            );
+        }
+    }
+}
