@@ -13,16 +13,63 @@ pub type FramingError = &'static str;
 pub fn check_raw_h1_header(raw: &[u8]) -> Result<(), FramingError> {
     let mut headers = [httparse::EMPTY_HEADER; 256];
     let mut req = httparse::Request::new(&mut headers);
-    match req.parse(raw) {
-        Ok(httparse::Status::Complete(_)) => {}
+    let header_len = match req.parse(raw) {
+        Ok(httparse::Status::Complete(n)) => n,
         // obs-fold and other malformed headers are refused by httparse
         Err(httparse::Error::HeaderName) | Err(httparse::Error::HeaderValue) => {
             return Err("malformed header line (obs-fold or invalid characters)")
         }
         _ => return Ok(()),
-    }
+    };
     let http10 = req.version == Some(0);
-    check_framing(http10, req.headers.iter().map(|h| (h.name, h.value)))
+    check_framing(http10, req.headers.iter().map(|h| (h.name, h.value)))?;
+    let chunked = req
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
+    if chunked {
+        check_chunked_prefix(&raw[header_len..])?;
+    }
+    Ok(())
+}
+
+/// Checks the chunked body bytes that arrived with the header (a smuggling attempt
+/// arrives in one piece): a bad chunk size is refused before the upstream is asked.
+/// What has not arrived yet is pingora's to check while streaming.
+pub fn check_chunked_prefix(mut body: &[u8]) -> Result<(), FramingError> {
+    const BAD: FramingError = "invalid chunk size";
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n");
+        let line = match line_end {
+            Some(i) => &body[..i],
+            None => body,
+        };
+        let size_part = line.split(|&b| b == b';').next().unwrap_or_default();
+        let size_part = size_part.trim_ascii_end();
+        if !size_part.iter().all(u8::is_ascii_hexdigit) || size_part.len() > 16 {
+            return Err(BAD);
+        }
+        let Some(i) = line_end else { return Ok(()) };
+        if size_part.is_empty() {
+            return Err(BAD);
+        }
+        let size = u64::from_str_radix(std::str::from_utf8(size_part).map_err(|_| BAD)?, 16)
+            .map_err(|_| BAD)?;
+        if size == 0 {
+            return Ok(()); // trailers follow; pingora parses them
+        }
+        let rest = &body[i + 2..];
+        let Ok(size) = usize::try_from(size) else {
+            return Ok(());
+        };
+        if rest.len() < size + 2 {
+            return Ok(());
+        }
+        if &rest[size..size + 2] != b"\r\n" {
+            return Err("chunk data longer than its size");
+        }
+        body = &rest[size + 2..];
+    }
 }
 
 /// The framing rules over (name, value) pairs.
@@ -99,6 +146,17 @@ mod tests {
             req(P11, &["transfer-encoding: Chunked "]),
             req(P10, &["Content-Length: 0"]),
             b"GET / HTTP/1.1\r\nHost: a".to_vec(), // incomplete: pingora decides
+            [
+                req(P11, &["Transfer-Encoding: chunked"]),
+                b"5;ext=1\r\nhello\r\n0\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+            [
+                req(P11, &["Transfer-Encoding: chunked"]),
+                b"5\r\nhel".to_vec(),
+            ]
+            .concat(),
+            [req(P11, &["Transfer-Encoding: chunked"]), b"1".to_vec()].concat(),
         ];
         for r in &ok {
             assert_eq!(
@@ -127,6 +185,26 @@ mod tests {
             req(P11, &["Transfer-Encoding: xchunked"]),
             req(P10, &["Transfer-Encoding: chunked"]),
             req(P11, &["X-A: a", " folded", "Content-Length: 0"]),
+            [
+                req(P11, &["Transfer-Encoding: chunked"]),
+                b"zz\r\nhello\r\n0\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+            [
+                req(P11, &["Transfer-Encoding: chunked"]),
+                b"3\r\nhello\r\n0\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+            [
+                req(P11, &["Transfer-Encoding: chunked"]),
+                b"\r\nhello".to_vec(),
+            ]
+            .concat(),
+            [
+                req(P11, &["Transfer-Encoding: chunked"]),
+                b"-5\r\n".to_vec(),
+            ]
+            .concat(),
         ];
         for r in &bad {
             assert!(
