@@ -62,14 +62,7 @@ impl Config {
     pub fn restart_only(&self) -> RestartOnly {
         RestartOnly {
             threads: self.server.threads,
-            front: (
-                self.limits.header_timeout,
-                self.limits.handshake_timeout,
-                self.limits.max_connections,
-                self.limits.max_connections_per_ip,
-                self.limits.h2_max_concurrent_streams,
-                self.server.keepalive_timeout,
-            ),
+            h2_max_concurrent_streams: self.limits.h2_max_concurrent_streams,
             admin_listen: self.admin.listen,
             listeners: {
                 // Order does not matter, only the set of sockets and their modes.
@@ -89,7 +82,7 @@ impl Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestartOnly {
     threads: usize,
-    front: (Duration, Duration, usize, usize, u32, Duration),
+    h2_max_concurrent_streams: u32,
     admin_listen: SocketAddr,
     listeners: Vec<(SocketAddr, bool, ProxyProtocolMode)>,
 }
@@ -99,8 +92,8 @@ impl RestartOnly {
     pub fn first_difference(&self, other: &RestartOnly) -> Option<&'static str> {
         if self.threads != other.threads {
             Some("server.threads")
-        } else if self.front != other.front {
-            Some("limits (timeouts, connection and stream limits) or server.keepalive_timeout")
+        } else if self.h2_max_concurrent_streams != other.h2_max_concurrent_streams {
+            Some("limits.h2_max_concurrent_streams")
         } else if self.admin_listen != other.admin_listen {
             Some("admin.listen")
         } else if self.listeners != other.listeners {

@@ -9,6 +9,7 @@
 //! the listening socket.
 
 use crate::limits::{ConnectionLimits, ConnectionSlot};
+use crate::state::SharedState;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::BytesMut;
@@ -68,15 +69,26 @@ pub fn acceptor(
     Ok(acceptor)
 }
 
-/// Deadlines of the front, fixed at start.
+/// Deadlines of the front, read from the live configuration for each connection.
 #[derive(Debug, Clone, Copy)]
-pub struct FrontTimeouts {
+struct FrontTimeouts {
     /// PROXY header plus TLS handshake.
-    pub handshake: Duration,
+    handshake: Duration,
     /// From the first byte of a request header to its end.
-    pub header: Duration,
+    header: Duration,
     /// How long an idle keep-alive connection waits for the next request.
-    pub keepalive: Duration,
+    keepalive: Duration,
+}
+
+impl FrontTimeouts {
+    fn from(state: &SharedState) -> Self {
+        let s = state.load();
+        FrontTimeouts {
+            handshake: s.config.limits.handshake_timeout,
+            header: s.config.limits.header_timeout,
+            keepalive: s.config.server.keepalive_timeout,
+        }
+    }
 }
 
 /// A `ServerApp` that owns each client connection and hands it to the HTTP proxy.
@@ -84,7 +96,7 @@ pub struct Front<A> {
     app: Arc<A>,
     /// `None` for a plain-HTTP listener.
     tls: Option<Arc<ArcSwap<Acceptor>>>,
-    timeouts: FrontTimeouts,
+    state: SharedState,
     proxy_protocol: HashMap<SocketAddr, ProxyProtocolMode>,
     limits: Arc<ConnectionLimits>,
 }
@@ -96,14 +108,14 @@ impl<A> Front<A> {
     pub fn new(
         app: A,
         tls: Option<Arc<ArcSwap<Acceptor>>>,
-        timeouts: FrontTimeouts,
+        state: SharedState,
         proxy_protocol: HashMap<SocketAddr, ProxyProtocolMode>,
         limits: Arc<ConnectionLimits>,
     ) -> Self {
         Front {
             app: Arc::new(app),
             tls,
-            timeouts,
+            state,
             proxy_protocol,
             limits,
         }
@@ -189,12 +201,17 @@ const TIMEOUT_408: &[u8] =
 impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
     /// The HTTP/1 keep-alive loop (what pingora does) with a header deadline on
     /// every request of the connection.
-    async fn serve_http1(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) {
-        let mut idle = self.timeouts.header;
+    async fn serve_http1(
+        self: &Arc<Self>,
+        mut stream: Stream,
+        shutdown: &ShutdownWatch,
+        timeouts: FrontTimeouts,
+    ) {
+        let mut idle = timeouts.header;
         let mut carried: Option<HttpPersistentSettings> = None;
         loop {
             let header =
-                match read_header(&mut stream, BytesMut::new(), idle, self.timeouts.header).await {
+                match read_header(&mut stream, BytesMut::new(), idle, timeouts.header).await {
                     Ok(h) => h,
                     Err(HeaderWait::Closed) => return,
                     Err(HeaderWait::TooSlow) => {
@@ -222,8 +239,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
             match carried.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
                 None => {
-                    let keepalive =
-                        (!*shutdown.borrow()).then_some(self.timeouts.keepalive.as_secs());
+                    let keepalive = (!*shutdown.borrow()).then_some(timeouts.keepalive.as_secs());
                     session.set_keepalive(keepalive);
                 }
             }
@@ -234,7 +250,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
             let (next, settings) = reused.consume();
             stream = next;
             carried = settings;
-            idle = self.timeouts.keepalive;
+            idle = timeouts.keepalive;
             if *shutdown.borrow() {
                 return;
             }
@@ -264,6 +280,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
             }
         };
         let mode = self.proxy_mode(local);
+        let timeouts = FrontTimeouts::from(&self.state);
         // One deadline covers the PROXY header and the handshake.
         let accept = async {
             let header = crate::pre_tls::accept_proxy_header(&mut stream, mode)
@@ -311,7 +328,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
             };
             Ok::<(Stream, ConnectionSlot), ()>((stream, slot))
         };
-        let (stream, _slot) = match tokio::time::timeout(self.timeouts.handshake, accept).await {
+        let (stream, _slot) = match tokio::time::timeout(timeouts.handshake, accept).await {
             Ok(Ok(x)) => x,
             Ok(Err(())) => return None,
             Err(_) => {
@@ -332,7 +349,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
                 next = self.app.process_new(s, shutdown).await;
             }
         } else {
-            self.serve_http1(stream, shutdown).await;
+            self.serve_http1(stream, shutdown, timeouts).await;
         }
         None
     }

@@ -21,7 +21,7 @@ mod state;
 
 pub use access_log::AccessLogger;
 pub use edge::{EdgeProxy, InFlight, RequestCtx};
-pub use front::{acceptor, Front, FrontTimeouts, TlsFacts};
+pub use front::{acceptor, Front, TlsFacts};
 pub use limits::ConnectionLimits;
 pub use routing::RouteTable;
 pub use state::{ProxyState, SharedState};

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 /// The limits and the current counts.
 #[derive(Debug)]
 pub struct ConnectionLimits {
-    max_total: usize,
-    max_per_ip: usize,
+    max_total: AtomicUsize,
+    max_per_ip: AtomicUsize,
     total: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -27,21 +27,28 @@ impl ConnectionLimits {
     /// `0` means no limit.
     pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
         Arc::new(ConnectionLimits {
-            max_total,
-            max_per_ip,
+            max_total: AtomicUsize::new(max_total),
+            max_per_ip: AtomicUsize::new(max_per_ip),
             total: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
         })
     }
 
+    /// New limits from a reload; connections already open are not closed.
+    pub fn set(&self, max_total: usize, max_per_ip: usize) {
+        self.max_total.store(max_total, Ordering::Relaxed);
+        self.max_per_ip.store(max_per_ip, Ordering::Relaxed);
+    }
+
     /// Takes a place for a connection from `ip`, or `None` when a limit is reached.
     pub fn admit(self: &Arc<Self>, ip: Option<IpAddr>) -> Option<ConnectionSlot> {
+        let max_total = self.max_total.load(Ordering::Relaxed);
         let total = self.total.fetch_add(1, Ordering::AcqRel) + 1;
-        if self.max_total > 0 && total > self.max_total {
+        if max_total > 0 && total > max_total {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        let counted_ip = match (ip, self.max_per_ip) {
+        let counted_ip = match (ip, self.max_per_ip.load(Ordering::Relaxed)) {
             (Some(ip), max) if max > 0 => {
                 let mut m = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
                 let n = m.entry(ip).or_insert(0);
@@ -95,6 +102,8 @@ mod tests {
         assert!(l.admit(Some(b)).is_none(), "total limit");
         drop(s1);
         assert!(l.admit(Some(a)).is_some(), "released");
+        l.set(0, 0);
+        assert!(l.admit(Some(a)).is_some(), "limits lifted by a reload");
         let unlimited = ConnectionLimits::new(0, 0);
         let held: Vec<_> = (0..100).filter_map(|_| unlimited.admit(Some(a))).collect();
         assert_eq!(held.len(), 100);

@@ -6,7 +6,7 @@ use pingora::listeners::tls::Acceptor;
 use staticedge_admin::{AdminView, Lifecycle};
 use staticedge_config::{Config, ConfigErrors};
 use staticedge_dns::{UpstreamAddrs, UpstreamRegistry};
-use staticedge_proxy::{acceptor, AccessLogger, ProxyState, SharedState};
+use staticedge_proxy::{acceptor, AccessLogger, ConnectionLimits, ProxyState, SharedState};
 use staticedge_tls::{build_server_config, load_certificates, CertSet, CertStore, TlsPolicy};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
@@ -25,6 +25,8 @@ pub struct Edge {
     pub tls_acceptor: Arc<ArcSwap<Acceptor>>,
     /// The access log writer.
     pub access_log: AccessLogger,
+    /// Client connection limits (reloadable).
+    pub limits: Arc<ConnectionLimits>,
     /// Drain, reload and probe state.
     pub lifecycle: Arc<Lifecycle>,
     /// Requests in progress.
@@ -76,6 +78,7 @@ impl Edge {
         let certs = Arc::new(CertStore::new(prepared.certs));
         let tls = tls_acceptor(config_path, &certs, &prepared.policy)?;
         let access_log = AccessLogger::start(prepared.config.server.access_log.clone());
+        let prepared_limits = prepared.config.limits.clone();
         let (registry, fresh) =
             UpstreamRegistry::default().reconcile(prepared.config.upstreams.values());
         let state = Arc::new(ArcSwap::from_pointee(ProxyState::new(
@@ -89,6 +92,10 @@ impl Edge {
                 certs,
                 tls_acceptor: Arc::new(ArcSwap::from_pointee(tls)),
                 access_log,
+                limits: ConnectionLimits::new(
+                    prepared_limits.max_connections,
+                    prepared_limits.max_connections_per_ip,
+                ),
                 lifecycle: Arc::new(Lifecycle::default()),
                 in_flight: Arc::new(AtomicUsize::new(0)),
             },
@@ -119,6 +126,10 @@ impl Edge {
         self.tls_acceptor.store(Arc::new(tls));
         self.access_log
             .reopen(prepared.config.server.access_log.clone());
+        self.limits.set(
+            prepared.config.limits.max_connections,
+            prepared.config.limits.max_connections_per_ip,
+        );
         self.state.store(Arc::new(ProxyState::new(
             Arc::new(prepared.config),
             registry,

@@ -14,7 +14,7 @@ use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
 use staticedge_admin::AdminApp;
 use staticedge_config::Config;
-use staticedge_proxy::{ConnectionLimits, EdgeProxy, Front, FrontTimeouts};
+use staticedge_proxy::{EdgeProxy, Front};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -134,15 +134,6 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
         p.h2_options = Some(h2.clone());
         p
     };
-    let timeouts = FrontTimeouts {
-        handshake: config.limits.handshake_timeout,
-        header: config.limits.header_timeout,
-        keepalive: config.server.keepalive_timeout,
-    };
-    let limits = ConnectionLimits::new(
-        config.limits.max_connections,
-        config.limits.max_connections_per_ip,
-    );
     for tls in [true, false] {
         let listeners: Vec<_> = config.listeners.iter().filter(|l| l.tls == tls).collect();
         if listeners.is_empty() {
@@ -151,12 +142,12 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
         let front = Front::new(
             new_proxy(),
             tls.then(|| edge.tls_acceptor.clone()),
-            timeouts,
+            edge.state.clone(),
             listeners
                 .iter()
                 .map(|l| (l.listen, l.proxy_protocol))
                 .collect(),
-            limits.clone(),
+            edge.limits.clone(),
         );
         let name = if tls {
             "staticedge tls"
