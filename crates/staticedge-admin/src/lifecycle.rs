@@ -95,6 +95,10 @@ pub struct ProbeGate {
 impl ProbeGate {
     /// Records a probe result for `upstream`.
     pub fn record(&self, upstream: &str, ok: bool, result: String) {
+        staticedge_metrics::METRICS
+            .probe_success
+            .with_label_values(&[upstream])
+            .set(i64::from(ok));
         let mut m = self.by_upstream.lock().unwrap_or_else(|e| e.into_inner());
         let s = m.entry(upstream.to_string()).or_default();
         s.ever_succeeded |= ok;

@@ -58,7 +58,10 @@ pub fn render(status: &Value) -> String {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|a| format!("{} ({}s)", text(&a["addr"]), text(&a["ttl_left_seconds"])))
+            .map(|a| match a["ttl_left_seconds"].as_u64() {
+                Some(t) => format!("{} ({t}s)", text(&a["addr"])),
+                None => format!("{} (fixed)", text(&a["addr"])),
+            })
             .collect();
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

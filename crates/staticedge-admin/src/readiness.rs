@@ -29,7 +29,8 @@ fn dial_address(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-async fn accepting(listen: SocketAddr) -> bool {
+/// True when a TCP connection to the listener succeeds (it proves the accept loop).
+pub async fn accepting(listen: SocketAddr) -> bool {
     matches!(
         tokio::time::timeout(
             Duration::from_millis(500),

@@ -4,7 +4,6 @@
 use crate::service::AdminView;
 use prometheus::core::Collector;
 use staticedge_metrics::METRICS;
-use std::sync::atomic::Ordering;
 use std::sync::LazyLock;
 
 /// CPU, RSS and file descriptors of this process (`process_*`).
@@ -35,17 +34,6 @@ pub fn refresh(view: &AdminView) {
             .dns_stale_seconds
             .with_label_values(&[name])
             .set(s.stale_seconds);
-        // Counters kept as atomics by the DNS crate: add what is new since last scrape.
-        for (result, total) in [
-            ("ok", u.lookups_ok.load(Ordering::Relaxed)),
-            ("error", u.lookups_failed.load(Ordering::Relaxed)),
-        ] {
-            let c = METRICS.dns_lookups.with_label_values(&[name, result]);
-            let seen = c.get();
-            if total > seen {
-                c.inc_by(total - seen);
-            }
-        }
     }
     METRICS.certificate_expiry.reset();
     for c in view.certs.current().infos() {

@@ -78,7 +78,7 @@ impl ServeHttp for AdminApp {
             "/" => reply(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                crate::page::render(&status_json(&self.view)).into_bytes(),
+                crate::page::render(&status_json(&self.view).await).into_bytes(),
             ),
             "/healthz" => reply(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
@@ -93,9 +93,11 @@ impl ServeHttp for AdminApp {
                     &json!({"ready": r.is_ready(), "reasons": r.reasons}),
                 )
             }
-            "/status" => json_reply(StatusCode::OK, &status_json(&self.view)),
+            "/status" => json_reply(StatusCode::OK, &status_json(&self.view).await),
             "/metrics" => {
                 crate::scrape::refresh(&self.view);
+                let ready = readiness(&self.view).await.is_ready();
+                staticedge_metrics::METRICS.ready.set(i64::from(ready));
                 let mut buf = Vec::new();
                 let encoder = TextEncoder::new();
                 if encoder.encode(&prometheus::gather(), &mut buf).is_err() {

@@ -9,7 +9,7 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Builds the status document.
-pub fn status_json(view: &AdminView) -> Value {
+pub async fn status_json(view: &AdminView) -> Value {
     let state = view.state.load_full();
     let config = &state.config;
     let reload = view.lifecycle.last_reload();
@@ -83,17 +83,16 @@ pub fn status_json(view: &AdminView) -> Value {
             })
         })
         .collect();
-    let listeners: Vec<Value> = config
-        .listeners
-        .iter()
-        .map(|l| {
-            json!({
-                "listen": l.listen.to_string(),
-                "tls": l.tls,
-                "redirect_https": l.redirect_https,
-            })
-        })
-        .collect();
+    let mut listeners: Vec<Value> = Vec::new();
+    for l in &config.listeners {
+        listeners.push(json!({
+            "listen": l.listen.to_string(),
+            "tls": l.tls,
+            "redirect_https": l.redirect_https,
+            "proxy_protocol": format!("{:?}", l.proxy_protocol).to_lowercase(),
+            "accepting": crate::readiness::accepting(l.listen).await,
+        }));
+    }
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": view.lifecycle.uptime_seconds(),

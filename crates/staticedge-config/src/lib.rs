@@ -23,16 +23,31 @@ use std::path::Path;
 /// Certificate files are only checked for existence here; their contents are the
 /// TLS crate's concern (it reports in the same `file:line:col` form).
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    match load_for_check(path)? {
+        (config, errors) if errors.is_empty() => Ok(config),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Validates configuration text as if it had been read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    match validate::parse_and_check(path, text)? {
+        (config, errors) if errors.is_empty() => Ok(config),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Like [`load`], but when the file is valid TOML of the right shape it also returns
+/// the model built so far next to the problems found, so a caller (`staticedge
+/// check`) can go on checking what the model refers to (certificate files) and
+/// report every problem at once. `Err` only when the file could not be read or
+/// parsed at all.
+pub fn load_for_check(path: &Path) -> Result<(Config, ConfigErrors), ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors::from(ConfigError::whole_file(
             path,
             format!("cannot read configuration: {e}"),
         ))
     })?;
-    parse(path, &text)
-}
-
-/// Validates configuration text as if it had been read from `path`.
-pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
-    validate::parse_and_validate(path, text)
+    validate::parse_and_check(path, &text)
 }

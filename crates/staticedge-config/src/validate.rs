@@ -44,7 +44,10 @@ impl Checker<'_> {
     }
 }
 
-pub(crate) fn parse_and_validate(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+pub(crate) fn parse_and_check(
+    path: &Path,
+    text: &str,
+) -> Result<(Config, ConfigErrors), ConfigErrors> {
     let raw: FileConfig = toml::from_str(text).map_err(|e| {
         let location = e
             .span()
@@ -58,11 +61,7 @@ pub(crate) fn parse_and_validate(path: &Path, text: &str) -> Result<Config, Conf
         errors: ConfigErrors::default(),
     };
     let config = build(&mut c, raw);
-    if c.errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(c.errors.sorted())
-    }
+    Ok((config, c.errors.sorted()))
 }
 
 fn dur(d: Option<crate::duration::HumanDuration>, default: Duration) -> Duration {

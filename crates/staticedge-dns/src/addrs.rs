@@ -3,8 +3,9 @@
 use crate::lookup::Answer;
 use arc_swap::ArcSwapOption;
 use staticedge_config::{Upstream, UpstreamAddress};
+use staticedge_metrics::METRICS;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -37,10 +38,6 @@ pub struct UpstreamAddrs {
     next: AtomicUsize,
     penalties: Mutex<Vec<(SocketAddr, Instant)>>,
     any_penalty: AtomicBool,
-    /// Successful lookups since start.
-    pub lookups_ok: AtomicU64,
-    /// Failed lookups since start.
-    pub lookups_failed: AtomicU64,
 }
 
 /// One address in a snapshot.
@@ -48,8 +45,8 @@ pub struct UpstreamAddrs {
 pub struct AddrSnapshot {
     /// The address requests go to.
     pub addr: SocketAddr,
-    /// Seconds until the next lookup is due (0 when overdue).
-    pub ttl_left_seconds: u64,
+    /// Seconds until the next lookup is due (0 when overdue); `None` for a fixed IP.
+    pub ttl_left_seconds: Option<u64>,
 }
 
 /// A point-in-time view of an upstream for /status and metrics.
@@ -94,8 +91,6 @@ impl UpstreamAddrs {
             next: AtomicUsize::new(fastrand_seed()),
             penalties: Mutex::new(Vec::new()),
             any_penalty: AtomicBool::new(false),
-            lookups_ok: AtomicU64::new(0),
-            lookups_failed: AtomicU64::new(0),
         }
     }
 
@@ -167,7 +162,10 @@ impl UpstreamAddrs {
 
     /// Stores a good answer; returns true when the address set changed.
     pub fn store_answer(&self, answer: Answer) -> bool {
-        self.lookups_ok.fetch_add(1, Ordering::Relaxed);
+        METRICS
+            .dns_lookups
+            .with_label_values(&[self.upstream.name.as_str(), "ok"])
+            .inc();
         let changed = self
             .current
             .load()
@@ -186,7 +184,10 @@ impl UpstreamAddrs {
     /// Records a failed lookup; the current answer (if any) stays. Returns true when
     /// this is the first failure after a success (for logging a change of state once).
     pub fn store_error(&self, error: String) -> bool {
-        self.lookups_failed.fetch_add(1, Ordering::Relaxed);
+        METRICS
+            .dns_lookups
+            .with_label_values(&[self.upstream.name.as_str(), "error"])
+            .inc();
         let now = SystemTime::now();
         let mut t = self.trouble.lock().unwrap_or_else(|e| e.into_inner());
         t.last_error = Some(error);
@@ -260,7 +261,11 @@ impl UpstreamAddrs {
                         .iter()
                         .map(|a| AddrSnapshot {
                             addr: *a,
-                            ttl_left_seconds: left,
+                            ttl_left_seconds: matches!(
+                                self.upstream.address,
+                                UpstreamAddress::Name { .. }
+                            )
+                            .then_some(left),
                         })
                         .collect(),
                     Some(c.refreshed_wall),

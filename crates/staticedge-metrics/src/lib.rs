@@ -46,6 +46,11 @@ pub struct Metrics {
     pub access_log_dropped: IntCounter,
     /// `staticedge_rejected_requests_total{reason}`: answered by staticedge itself.
     pub rejected: IntCounterVec,
+    /// `staticedge_ready`: 1 when /readyz would answer 200.
+    pub ready: IntGauge,
+    /// `staticedge_upstream_probe_success{upstream}`: 1 when the last start-up probe
+    /// got an expected status.
+    pub probe_success: IntGaugeVec,
     /// `staticedge_proxy_protocol_rejected_total{reason}`: connections closed for a
     /// missing or malformed PROXY header.
     pub proxy_protocol_rejected: IntCounterVec,
@@ -73,7 +78,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         )?,
         upstream_errors: register_int_counter_vec!(
             "staticedge_upstream_errors_total",
-            "Upstream failures by kind: connect, timeout, reset, status_5xx, other.",
+            "Upstream failures by kind: connect, timeout, reset, tls, status_5xx, other.",
             &["upstream", "kind"]
         )?,
         upstream_retries: register_int_counter_vec!(
@@ -83,7 +88,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         )?,
         downstream_connections: register_int_gauge!(
             "staticedge_downstream_connections",
-            "Client TLS connections open now."
+            "Client connections open now (TLS and plain listeners)."
         )?,
         tls_handshakes: register_int_counter_vec!(
             "staticedge_tls_handshakes_total",
@@ -130,8 +135,17 @@ fn build() -> Result<Metrics, prometheus::Error> {
         )?,
         rejected: register_int_counter_vec!(
             "staticedge_rejected_requests_total",
-            "Requests staticedge answered itself: no_route, forbidden, unresolved, redirect.",
+            "Requests or connections staticedge refused or answered itself: no_route, forbidden, unresolved, redirect, bad_request, bad_framing, body_too_large, header_timeout, connection_limit.",
             &["reason"]
+        )?,
+        ready: register_int_gauge!(
+            "staticedge_ready",
+            "1 when /readyz answers 200 (the NLB sends traffic), 0 when not."
+        )?,
+        probe_success: register_int_gauge_vec!(
+            "staticedge_upstream_probe_success",
+            "1 when the last [upstream.*.probe] request got an expected status, 0 when not.",
+            &["upstream"]
         )?,
         proxy_protocol_rejected: register_int_counter_vec!(
             "staticedge_proxy_protocol_rejected_total",

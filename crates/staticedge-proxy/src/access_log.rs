@@ -104,8 +104,10 @@ impl AccessLogger {
     /// Reopens (or switches to) `dest`: logrotate's SIGHUP, or a reload.
     pub fn reopen(&self, dest: Destination) {
         if let Some(tx) = &self.tx {
-            // A full queue delays the reopen until the writer catches up.
-            let _ = tx.send(Message::Reopen(dest));
+            // Never wait for a stuck writer: a reload must not hang on the log.
+            if tx.try_send(Message::Reopen(dest)).is_err() {
+                tracing::warn!("access log writer is behind; the log was not reopened");
+            }
         }
     }
 }
@@ -132,10 +134,10 @@ fn writer(rx: Receiver<Message>, dest: Destination) {
     let mut out = open(&dest);
     let handle = |msg: Message, out: &mut Option<Box<dyn Write + Send>>| match msg {
         Message::Line(line) => {
-            if let Some(o) = out.as_mut() {
-                if o.write_all(&line).is_err() {
-                    METRICS.access_log_dropped.inc();
-                }
+            let written = out.as_mut().is_some_and(|o| o.write_all(&line).is_ok());
+            // Unwritable, or the file could not be opened: the line is lost, say so.
+            if !written {
+                METRICS.access_log_dropped.inc();
             }
         }
         Message::Reopen(d) => {

@@ -210,20 +210,25 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
         let mut idle = timeouts.header;
         let mut carried: Option<HttpPersistentSettings> = None;
         loop {
-            let header =
-                match read_header(&mut stream, BytesMut::new(), idle, timeouts.header).await {
-                    Ok(h) => h,
-                    Err(HeaderWait::Closed) => return,
-                    Err(HeaderWait::TooSlow) => {
-                        METRICS
-                            .rejected
-                            .with_label_values(&["header_timeout"])
-                            .inc();
-                        let _ = stream.write_all(TIMEOUT_408).await;
-                        let _ = stream.flush().await;
-                        return;
-                    }
-                };
+            // An idle keep-alive connection is closed as soon as the drain begins.
+            let mut stopping = shutdown.clone();
+            let read = tokio::select! {
+                r = read_header(&mut stream, BytesMut::new(), idle, timeouts.header) => r,
+                _ = stopping.wait_for(|stop| *stop) => Err(HeaderWait::Closed),
+            };
+            let header = match read {
+                Ok(h) => h,
+                Err(HeaderWait::Closed) => return,
+                Err(HeaderWait::TooSlow) => {
+                    METRICS
+                        .rejected
+                        .with_label_values(&["header_timeout"])
+                        .inc();
+                    let _ = stream.write_all(TIMEOUT_408).await;
+                    let _ = stream.flush().await;
+                    return;
+                }
+            };
             if let Err(why) = crate::framing::check_raw_h1_header(&header) {
                 METRICS.rejected.with_label_values(&["bad_framing"]).inc();
                 let body = format!("bad request: {why}\n");

@@ -51,7 +51,17 @@ pub fn finish(session: &Session, error: Option<&Error>, ctx: &RequestCtx, log: &
                 .with_label_values(&[upstream])
                 .observe(ms / 1000.0);
         }
-        if let Some(e) = error.filter(|e| e.esource() == &ErrorSource::Upstream) {
+        // Connect failures were counted in fail_to_connect, attempt by attempt.
+        let counted = |e: &Error| {
+            matches!(
+                e.etype(),
+                ErrorType::ConnectTimedout
+                    | ErrorType::ConnectRefused
+                    | ErrorType::ConnectNoRoute
+                    | ErrorType::ConnectError
+            )
+        };
+        if let Some(e) = error.filter(|e| e.esource() == &ErrorSource::Upstream && !counted(e)) {
             METRICS
                 .upstream_errors
                 .with_label_values(&[upstream, upstream_error_kind(e)])

@@ -178,6 +178,10 @@ impl BackgroundService for Control {
                             start_probes(&self.edge, &mut probes);
                         }
                         Err(e) => {
+                            // logrotate's SIGHUP must reopen the log even when the
+                            // configuration on disk is broken.
+                            let dest = self.edge.state.load().config.server.access_log.clone();
+                            self.edge.access_log.reopen(dest);
                             for line in e.lines() {
                                 error!("reload refused, old configuration keeps serving: {line}");
                             }

@@ -67,29 +67,59 @@ impl ShutdownSignalWatch for DrainSignal {
 }
 
 /// Watches the in-flight count on a thread of its own (pingora's shutdown path
-/// blocks its runtime) and exits 0 once it is zero, or when `limit` is up.
+/// blocks its runtime) and exits 0 once it is zero, or when `limit` is up. SIGINT
+/// (or a second SIGTERM) during the drain stops at once.
 fn exit_when_drained(in_flight: Arc<AtomicUsize>, limit: Duration) {
     let started = Instant::now();
     std::thread::spawn(move || {
-        // Let pingora broadcast the shutdown and close idle connections first.
-        std::thread::sleep(Duration::from_millis(200));
-        loop {
-            let left = in_flight.load(Ordering::SeqCst);
-            if left == 0 {
-                info!(
-                    after_ms = started.elapsed().as_millis() as u64,
-                    "drained; exiting"
-                );
-                break;
+        let drained = async {
+            // Let pingora broadcast the shutdown and close idle connections first.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            loop {
+                let left = in_flight.load(Ordering::SeqCst);
+                if left == 0 {
+                    info!(
+                        after_ms = started.elapsed().as_millis() as u64,
+                        "drained; exiting"
+                    );
+                    return;
+                }
+                if started.elapsed() >= limit {
+                    warn!(
+                        in_flight = left,
+                        "drain_timeout reached; exiting with requests still open"
+                    );
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            if started.elapsed() >= limit {
-                warn!(
-                    in_flight = left,
-                    "drain_timeout reached; exiting with requests still open"
-                );
-                break;
+        };
+        let interrupted = async {
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                    warn!("signal during the drain: stopping now");
+                }
+                _ => std::future::pending::<()>().await,
             }
-            std::thread::sleep(Duration::from_millis(50));
+        };
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(async {
+                tokio::select! {
+                    _ = drained => {}
+                    _ = interrupted => {}
+                }
+            }),
+            Err(e) => warn!(error = %e, "no runtime for the drain watcher; exiting now"),
         }
         std::process::exit(0);
     });

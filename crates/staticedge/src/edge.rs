@@ -45,8 +45,19 @@ pub struct Prepared {
 
 /// Reads and checks everything a configuration refers to; nothing live changes.
 pub fn prepare(path: &Path) -> Result<Prepared, ConfigErrors> {
-    let config = staticedge_config::load(path)?;
-    let loaded = load_certificates(path, &config.tls.certificates)?;
+    let (config, mut errors) = staticedge_config::load_for_check(path)?;
+    // Certificates are checked even when the rest has problems: one run of
+    // `staticedge check` lists everything.
+    let loaded = match load_certificates(path, &config.tls.certificates) {
+        Ok(loaded) => loaded,
+        Err(cert_errors) => {
+            errors.0.extend(cert_errors.0);
+            Vec::new()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors.sorted());
+    }
     let policy = TlsPolicy {
         min_version: config.tls.min_version,
         alpn: config.tls.alpn.clone(),

@@ -16,8 +16,10 @@ pub enum Format {
 pub fn init(format: Format) {
     let filter = EnvFilter::try_from_env("STATICEDGE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,hickory_proto=warn,hickory_resolver=warn,hickory_net=warn"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         Format::Text => builder.try_init(),

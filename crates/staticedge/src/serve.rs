@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{error, info};
+use tracing::info;
 
 /// Every address must be bindable before anything starts: pingora would otherwise
 /// retry for 30 s, then let the listener task die while the process (and its health
@@ -85,14 +85,12 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
         Ok(p) => p,
         Err(errors) => {
             for e in &errors.0 {
-                error!("{e}");
                 eprintln!("{e}");
             }
             return ExitCode::from(1);
         }
     };
     if let Err(e) = check_bindable(&prepared.config) {
-        error!("{e}");
         eprintln!("{e}");
         return ExitCode::from(1);
     }
