@@ -1,0 +1,188 @@
+"""Fixtures for staticedge's end-to-end tests (see harness/ for the pieces).
+
+Markers: core (issue 2), dns (issue 3), lifecycle (issue 4); select with `-m dns` etc.
+The binary comes from $STATICEDGE_BIN (default: target/debug/staticedge); a missing binary
+is an error, never a skip.
+
+Fixtures:
+  workdir          a fresh directory per test under tests/artifacts/e2e/<test>/ (logs, configs)
+  staticedge_bin   path of the binary
+  ca               session test CA (ca.cert_path for --cacert); ca.issue(dir, stem, names, ...)
+  stack            per-test registry: stack.add(obj) -> obj; every obj.stop() runs at teardown
+                   (LIFO, also on failure), and their log tails are printed when a test fails
+  make_proxy(cfg, name=..)         -> harness.proxy.Proxy (not started)
+  make_app(colour, ip=None, port=None) -> started harness.upstreams.EbApp (gunicorn)
+  make_tiny(ips, port)             -> started harness.upstreams.TinyServers
+  make_bind(**kw)                  -> started harness.dnsserver.Bind
+  make_haproxy(frontend, backends) -> started harness.haproxy.HAProxy
+  shared_app       session-scoped ebapp "blue" (core tests only: never stop it)
+  shared_dns       session-scoped BIND: EB_HOST -> CNAME -> A shared_app's address
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import net, procs  # noqa: E402
+from harness.certs import CA  # noqa: E402
+from harness.dnsserver import Bind  # noqa: E402
+from harness.haproxy import HAProxy  # noqa: E402
+from harness.paths import ARTIFACTS, EB_HOST, REPO  # noqa: E402
+from harness.proxy import Proxy  # noqa: E402
+from harness.upstreams import EbApp, TinyServers  # noqa: E402
+
+E2E_ARTIFACTS = ARTIFACTS / "e2e"
+
+
+def pytest_configure(config):
+    for m, what in (("core", "issue 2: TLS, routing, headers, CLI"),
+                    ("dns", "issue 3: DNS re-resolution, stale answers, blue/green"),
+                    ("lifecycle", "issue 4: NLB contract, drain, reload (HAProxy as the NLB)")):
+        config.addinivalue_line("markers", f"{m}: {what}")
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    left = procs.sweep()
+    if left:
+        print(f"\n[e2e] stopped leftover processes at session end: {left}")
+
+
+@pytest.fixture(scope="session")
+def staticedge_bin() -> Path:
+    p = Path(os.environ.get("STATICEDGE_BIN", REPO / "target" / "debug" / "staticedge"))
+    if not (p.is_file() and os.access(p, os.X_OK)):
+        pytest.fail(f"staticedge binary not found at {p} (set STATICEDGE_BIN or build it: make build)",
+                    pytrace=False)
+    return p
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    d = E2E_ARTIFACTS / "_session"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    return d
+
+
+@pytest.fixture
+def workdir(request) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])[:120]
+    d = E2E_ARTIFACTS / name
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    return d
+
+
+@pytest.fixture(scope="session")
+def ca(session_dir) -> CA:
+    return CA.create(session_dir / "ca")
+
+
+class Stack:
+    def __init__(self):
+        self.items = []
+
+    def add(self, obj):
+        self.items.append(obj)
+        return obj
+
+    def tails(self) -> str:
+        out = []
+        for o in self.items:
+            t = getattr(o, "tail", None)
+            if t:
+                try:
+                    out.append(t())
+                except Exception as e:  # noqa: BLE001
+                    out.append(f"(no log for {o!r}: {e})")
+        return "\n".join(x for x in out if x)
+
+    def close(self) -> list[str]:
+        errors = []
+        for o in reversed(self.items):
+            try:
+                o.stop()
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"stopping {o!r}: {e}")
+        return errors
+
+
+@pytest.fixture
+def stack(request):
+    s = Stack()
+    yield s
+    failed = any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False) for w in ("setup", "call"))
+    if failed:
+        print("\n===== peer logs (tails) =====")
+        print(s.tails())
+    errors = s.close()
+    assert not errors, errors
+
+
+@pytest.fixture
+def make_proxy(stack, staticedge_bin, workdir):
+    def make(config, name: str = "staticedge", **kw) -> Proxy:
+        return stack.add(Proxy(staticedge_bin, workdir, config, name=name, **kw))
+    return make
+
+
+@pytest.fixture
+def make_app(stack, workdir):
+    def make(colour: str, ip: str | None = None, port: int | None = None, **kw) -> EbApp:
+        ip = ip or net.loopback_addr()
+        port = port or net.free_port(ip)
+        app = stack.add(EbApp(workdir, ip, port, colour, **kw))
+        return app.start()
+    return make
+
+
+@pytest.fixture
+def make_tiny(stack, workdir):
+    def make(ips, port: int, name: str = "tiny") -> TinyServers:
+        return stack.add(TinyServers(workdir, ips, port, name=name)).start()
+    return make
+
+
+@pytest.fixture
+def make_bind(stack, workdir):
+    def make(**kw) -> Bind:
+        return stack.add(Bind(workdir, **kw)).start()
+    return make
+
+
+@pytest.fixture
+def make_haproxy(stack, workdir):
+    def make(frontend, backends, **kw) -> HAProxy:
+        return stack.add(HAProxy(workdir, frontend, backends, **kw)).start()
+    return make
+
+
+@pytest.fixture(scope="session")
+def shared_app(session_dir):
+    ip = net.loopback_addr()
+    app = EbApp(session_dir, ip, net.free_port(ip), "blue").start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_dns(session_dir, shared_app):
+    d = Bind(session_dir).start()
+    d.set_a("awseb-e-core-1.us-east-1.elb.amazonaws.com", [shared_app.ip], ttl=5)
+    d.set_cname(EB_HOST, "awseb-e-core-1.us-east-1.elb.amazonaws.com", ttl=5)
+    yield d
+    d.stop()
