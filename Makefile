@@ -12,12 +12,12 @@ BUILD_DEBS := cmake gcc make pkg-config
 TEST_DEBS  := python3 python3-venv curl openssl bind9 bind9-utils dnsutils haproxy \
               iproute2 procps psmisc socat nghttp2-client
 
-.PHONY: demo test build build-release deps-build deps-test unit e2e infra lint bench fmt
+.PHONY: demo test build build-release deps-build deps-test unit e2e infra fuzz fuzz-smoke lint bench fmt
 
 demo: deps-build build-release
 	./target/release/staticedge demo
 
-test: deps-test lint unit e2e infra
+test: deps-test lint unit e2e infra fuzz-smoke
 
 deps-build:
 	@bash tests/tools/apt-install.sh $(BUILD_DEBS)
@@ -44,6 +44,14 @@ e2e: build
 
 infra:
 	bash tests/infra/check.sh
+
+# Each fuzz target for FUZZ_SECONDS (make fuzz) or 20 s (make test).
+FUZZ_SECONDS ?= 300
+fuzz: deps-build
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: deps-build
+	bash tests/fuzz/run.sh 20
 
 bench: deps-build build-release
 	bash tests/bench/run.sh

@@ -10,11 +10,13 @@ pub mod error;
 pub mod file;
 pub mod host;
 pub mod model;
+pub mod routing;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, Location};
 pub use host::HostPattern;
 pub use model::*;
+pub use routing::RouteTable;
 
 use std::path::Path;
 

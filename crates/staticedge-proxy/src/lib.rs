@@ -2,7 +2,7 @@
 //!
 //! [`EdgeProxy`] implements pingora's `ProxyHttp`; each phase is short and calls the
 //! module that owns the behaviour, so the impl reads as the life of a request:
-//! route it ([`routing`]), refuse what must not pass ([`respond`]), pick an upstream
+//! route it (`staticedge_config::routing`), refuse what must not pass ([`respond`]), pick an upstream
 //! address (`staticedge-dns`), rewrite the headers ([`headers`]), then count and log
 //! it ([`observe`], [`access_log`]). [`Front`] owns each connection before that: limits, PROXY header, TLS, and
 //! the request header deadline.
@@ -16,12 +16,10 @@ pub mod limits;
 mod observe;
 mod pre_tls;
 pub mod respond;
-pub mod routing;
 mod state;
 
 pub use access_log::AccessLogger;
 pub use edge::{EdgeProxy, InFlight, RequestCtx};
 pub use front::{acceptor, Front, TlsFacts};
 pub use limits::ConnectionLimits;
-pub use routing::RouteTable;
 pub use state::{ProxyState, SharedState};

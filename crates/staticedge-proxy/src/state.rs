@@ -1,8 +1,7 @@
 //! The configuration a request is served with, swapped whole on reload.
 
-use crate::routing::RouteTable;
 use arc_swap::ArcSwap;
-use staticedge_config::{Config, Listener};
+use staticedge_config::{Config, Listener, RouteTable};
 use staticedge_dns::UpstreamRegistry;
 use std::net::SocketAddr;
 use std::sync::Arc;
