@@ -64,9 +64,7 @@ impl HostPattern {
     pub fn matches(&self, host: &str) -> bool {
         match self {
             HostPattern::Exact(name) => host == name,
-            HostPattern::Wildcard(suffix) => host
-                .strip_suffix(suffix.as_str())
-                .is_some_and(|front| front.len() > 1 && front.ends_with('.')),
+            HostPattern::Wildcard(suffix) => wildcard_matches(suffix, host),
             HostPattern::Any => true,
         }
     }
@@ -80,6 +78,12 @@ impl fmt::Display for HostPattern {
             HostPattern::Any => f.write_str("*"),
         }
     }
+}
+
+/// True when `host` has at least one label in front of `suffix` (`*.suffix`).
+pub fn wildcard_matches(suffix: &str, host: &str) -> bool {
+    host.strip_suffix(suffix)
+        .is_some_and(|front| front.len() > 1 && front.ends_with('.'))
 }
 
 /// Lowercases a Host header value and strips its port and trailing dot, so that

@@ -1,7 +1,7 @@
 //! Which route serves a request: by Host (exact names beat `*.suffix` wildcards, which
 //! beat the `*` catch-all), then the longest `path_prefix` among that host's routes.
 
-use crate::host::normalize_host;
+use crate::host::{normalize_host, wildcard_matches};
 use crate::{HostPattern, Route};
 use std::collections::HashMap;
 
@@ -70,7 +70,7 @@ impl RouteTable {
             .chain(
                 self.wildcard
                     .iter()
-                    .filter(|(suffix, _)| HostPattern::Wildcard(suffix.clone()).matches(&host))
+                    .filter(|(suffix, _)| wildcard_matches(suffix, &host))
                     .map(|(_, v)| v),
             )
             .chain(std::iter::once(&self.any));
