@@ -10,7 +10,7 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: building (pingora's zlib-ng needs cmake) and testing (real peers).
 BUILD_DEBS := cmake gcc make pkg-config
 TEST_DEBS  := python3 python3-venv curl openssl bind9 bind9-utils dnsutils haproxy \
-              iproute2 procps psmisc socat nghttp2-client
+              iproute2 procps psmisc socat nghttp2-client chromium slowhttptest
 
 .PHONY: demo test build build-release deps-build deps-test unit e2e infra fuzz fuzz-smoke lint bench fmt
 

@@ -92,7 +92,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         )?,
         tls_handshakes: register_int_counter_vec!(
             "staticedge_tls_handshakes_total",
-            "TLS handshakes by result, protocol version and ALPN.",
+            "TLS handshakes by result (ok, error, timeout, closed_early: closed before any byte, e.g. a TCP health check), protocol version and ALPN.",
             &["result", "version", "alpn"]
         )?,
         dns_lookups: register_int_counter_vec!(

@@ -9,7 +9,9 @@ use serde::Serialize;
 use staticedge_config::AccessLog as Destination;
 use staticedge_metrics::METRICS;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Lines that may wait for the writer before new ones are dropped.
@@ -63,22 +65,31 @@ enum Message {
 #[derive(Clone)]
 pub struct AccessLogger {
     tx: Option<SyncSender<Message>>,
+    /// False while the destination is "off": no line is even formatted.
+    enabled: Arc<AtomicBool>,
 }
 
 impl AccessLogger {
     /// A logger that writes nothing.
     pub fn off() -> Self {
-        AccessLogger { tx: None }
+        AccessLogger {
+            tx: None,
+            enabled: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Starts the writer thread for `dest`.
     pub fn start(dest: Destination) -> Self {
+        let enabled = Arc::new(AtomicBool::new(dest != Destination::Off));
         let (tx, rx) = sync_channel(QUEUE);
         let spawned = std::thread::Builder::new()
             .name("staticedge-access-log".into())
             .spawn(move || writer(rx, dest));
         match spawned {
-            Ok(_) => AccessLogger { tx: Some(tx) },
+            Ok(_) => AccessLogger {
+                tx: Some(tx),
+                enabled,
+            },
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the access log writer; access log is off");
                 AccessLogger::off()
@@ -89,6 +100,9 @@ impl AccessLogger {
     /// Queues one record; never blocks.
     pub fn log(&self, record: &AccessRecord<'_>) {
         let Some(tx) = &self.tx else { return };
+        if !self.enabled.load(Ordering::Relaxed) {
+            return;
+        }
         let Ok(mut line) = serde_json::to_vec(record) else {
             return;
         };
@@ -103,6 +117,8 @@ impl AccessLogger {
 
     /// Reopens (or switches to) `dest`: logrotate's SIGHUP, or a reload.
     pub fn reopen(&self, dest: Destination) {
+        self.enabled
+            .store(dest != Destination::Off, Ordering::Relaxed);
         if let Some(tx) = &self.tx {
             // Never wait for a stuck writer: a reload must not hang on the log.
             if tx.try_send(Message::Reopen(dest)).is_err() {

@@ -308,6 +308,19 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
             let stream: Stream = match &self.tls {
                 None => Box::new(stream),
                 Some(tls) => {
+                    // A connection closed before its first byte (a TCP health check,
+                    // our own readiness probe) is not a failed handshake.
+                    let mut first = [0u8; 1];
+                    match stream.read(&mut first).await {
+                        Ok(1) => stream.rewind(&first),
+                        _ => {
+                            METRICS
+                                .tls_handshakes
+                                .with_label_values(&["closed_early", "", ""])
+                                .inc();
+                            return Err(());
+                        }
+                    }
                     let acceptor = tls.load_full();
                     let tls_stream = acceptor.tls_handshake(stream).await.map_err(|e| {
                         METRICS

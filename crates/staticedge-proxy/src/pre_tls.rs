@@ -20,8 +20,17 @@ pub async fn accept_proxy_header(
         return Ok(None);
     }
     let mut prefix = [0u8; PREFIX_LEN];
+    // A connection closed before its first byte (a TCP health check, our own
+    // readiness probe) is not a PROXY protocol error.
+    let first = stream
+        .read(&mut prefix)
+        .await
+        .map_err(|e| format!("reading the PROXY header: {e}"))?;
+    if first == 0 {
+        return Err("closed before sending anything".into());
+    }
     stream
-        .read_exact(&mut prefix)
+        .read_exact(&mut prefix[first..])
         .await
         .map_err(|e| reject("read", format!("reading the PROXY header: {e}")))?;
     let len = match header_len(&prefix) {
