@@ -9,7 +9,6 @@ log, so the absence is not just a slow log write."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import resource
 import shutil

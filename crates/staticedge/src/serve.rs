@@ -49,7 +49,8 @@ fn server_conf(config: &Config) -> ServerConf {
         // (a reload may have raised it), so this is only a generous backstop.
         grace_period_seconds: Some(config.server.drain_timeout.as_secs().max(3600) + 1),
         graceful_shutdown_timeout_seconds: Some(1),
-        max_retries: 4,
+        // Our fail_to_connect decides per upstream (`retries`, at most 10); this is the cap.
+        max_retries: 11,
         ..ServerConf::default()
     };
     let run_dir = std::env::temp_dir();

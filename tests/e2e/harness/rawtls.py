@@ -184,21 +184,6 @@ class RawTls:
             pass
 
 
-def closed_by_server(sock: socket.socket, timeout: float) -> bool:
-    """True when the peer closes (EOF or reset) within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
-            return False
-        try:
-            if not sock.recv(65536):
-                return True
-        except (ConnectionResetError, OSError):
-            return True
-    return False
-
-
 # -- HTTP/1 responses ------------------------------------------------------------------------
 
 @dataclass
