@@ -11,6 +11,7 @@ import csv
 import io
 import shutil
 import socket
+import tempfile
 import subprocess
 import time
 from dataclasses import dataclass
@@ -37,7 +38,10 @@ class HAProxy:
         self.frontend, self.backends = frontend, backends
         self.inter, self.fall, self.rise = inter, fall, rise
         self.shutdown_sessions = shutdown_sessions
-        self.sock_path = self.dir / "haproxy.sock"
+        # A UNIX socket path may be at most ~100 bytes and the checkout can be anywhere,
+        # so the stats socket lives in a short private directory under /tmp.
+        self._sock_dir = Path(tempfile.mkdtemp(prefix="se-hap-", dir="/tmp"))
+        self.sock_path = self._sock_dir / "stats.sock"
         self.cfg_path = self.dir / "haproxy.cfg"
         self.proc: Managed | None = None
 
@@ -82,6 +86,7 @@ backend be
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.stop()
+        shutil.rmtree(self._sock_dir, ignore_errors=True)
 
     def tail(self) -> str:
         return self.proc.tail() if self.proc else ""
