@@ -154,23 +154,20 @@ enum HeaderWait {
     TooSlow,
 }
 
-/// Reads until the end of an HTTP/1 header (or `limit` bytes), returning the bytes
-/// for pingora to parse. The first byte may take `idle`; the rest of the header
-/// must follow within `header` of it.
+/// Reads until the end of an HTTP/1 header (or 64 KiB), returning the bytes for
+/// pingora to parse. The first byte may take `idle`; the rest of the header must
+/// follow within `header` of it. Reads go straight into one growing buffer, so an
+/// idle keep-alive connection holds only a small allocation while it waits.
 async fn read_header(
     stream: &mut Stream,
-    prefix: BytesMut,
     idle: Duration,
     header: Duration,
 ) -> Result<BytesMut, HeaderWait> {
     const LIMIT: usize = 64 * 1024;
-    let mut buf = prefix;
-    if buf.is_empty() {
-        let mut chunk = [0u8; 4096];
-        match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-            _ => return Err(HeaderWait::Closed),
-        }
+    let mut buf = BytesMut::with_capacity(1024);
+    match tokio::time::timeout(idle, stream.read_buf(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => return Err(HeaderWait::Closed),
     }
     let deadline = tokio::time::Instant::now() + header;
     let mut scanned: usize = 0;
@@ -186,9 +183,9 @@ async fn read_header(
             return Ok(buf);
         }
         scanned = buf.len();
-        let mut chunk = [0u8; 4096];
-        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+        buf.reserve(4096);
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
             Ok(_) => return Err(HeaderWait::Closed),
             Err(_) => return Err(HeaderWait::TooSlow),
         }
@@ -213,7 +210,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
             // An idle keep-alive connection is closed as soon as the drain begins.
             let mut stopping = shutdown.clone();
             let read = tokio::select! {
-                r = read_header(&mut stream, BytesMut::new(), idle, timeouts.header) => r,
+                r = read_header(&mut stream, idle, timeouts.header) => r,
                 _ = stopping.wait_for(|stop| *stop) => Err(HeaderWait::Closed),
             };
             let header = match read {
