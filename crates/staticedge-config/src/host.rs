@@ -87,8 +87,9 @@ pub fn wildcard_matches(suffix: &str, host: &str) -> bool {
 }
 
 /// Lowercases a Host header value and strips its port and trailing dot, so that
-/// `API.Example.com.:443` and `api.example.com` route the same way.
-pub fn normalize_host(raw: &str) -> String {
+/// `API.Example.com.:443` and `api.example.com` route the same way. Borrows when the
+/// value is already in that form (the common case), so routing allocates nothing.
+pub fn normalize_host(raw: &str) -> std::borrow::Cow<'_, str> {
     let raw = raw.trim();
     let without_port = if let Some(rest) = raw.strip_prefix('[') {
         // IPv6 literal: [::1]:443
@@ -99,7 +100,12 @@ pub fn normalize_host(raw: &str) -> String {
             _ => raw,
         }
     };
-    without_port.trim_end_matches('.').to_ascii_lowercase()
+    let name = without_port.trim_end_matches('.');
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 #[cfg(test)]

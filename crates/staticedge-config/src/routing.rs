@@ -65,7 +65,7 @@ impl RouteTable {
         let host = normalize_host(raw_host);
         let candidates = self
             .exact
-            .get(&host)
+            .get(host.as_ref())
             .into_iter()
             .chain(
                 self.wildcard

@@ -42,7 +42,6 @@ pub struct RequestCtx {
     pub(crate) started: Instant,
     state: Option<Arc<ProxyState>>,
     route: Option<usize>,
-    pub(crate) route_label: Option<String>,
     upstream: Option<Arc<UpstreamAddrs>>,
     pub(crate) tried: Vec<SocketAddr>,
     connect_failures: u32,
@@ -56,6 +55,12 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// The matched route's metric and log label (no allocation per request).
+    pub(crate) fn route_label(&self) -> Option<&str> {
+        let state = self.state.as_ref()?;
+        Some(state.routes.label(self.route?))
+    }
+
     pub(crate) fn upstream_name(&self) -> Option<&str> {
         self.upstream.as_ref().map(|u| u.upstream().name.as_str())
     }
@@ -137,7 +142,6 @@ impl ProxyHttp for EdgeProxy {
             started: Instant::now(),
             state: None,
             route: None,
-            route_label: None,
             upstream: None,
             tried: Vec::new(),
             connect_failures: 0,
@@ -210,7 +214,6 @@ impl ProxyHttp for EdgeProxy {
             .await;
         };
         ctx.route = Some(index);
-        ctx.route_label = Some(state.routes.label(index).to_string());
         if !route.allow_cidrs.is_empty() {
             let allowed = client_ip(session)
                 .is_some_and(|ip| route.allow_cidrs.iter().any(|net| net.contains(&ip)));

@@ -37,7 +37,7 @@ pub fn finish(session: &Session, error: Option<&Error>, ctx: &RequestCtx, log: &
         .map(|r| r.status.as_u16())
         .unwrap_or(0);
     let elapsed = ctx.started.elapsed();
-    let route = ctx.route_label.as_deref().unwrap_or("");
+    let route = ctx.route_label().unwrap_or("");
     let code = status_label(status);
     METRICS.requests.with_label_values(&[route, code]).inc();
     METRICS
@@ -92,7 +92,7 @@ pub fn finish(session: &Session, error: Option<&Error>, ctx: &RequestCtx, log: &
         method: req.method.as_str(),
         path,
         status,
-        route: ctx.route_label.as_deref(),
+        route: ctx.route_label(),
         upstream_addr: ctx.tried.last().map(|a| a.to_string()),
         upstream_ms: ctx.upstream_ms,
         duration_ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
 use staticedge_admin::Lifecycle;
-use staticedge_proxy::SharedState;
+use staticedge_proxy::{AccessLogger, SharedState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ pub struct DrainSignal {
     pub state: SharedState,
     /// Requests in progress.
     pub in_flight: Arc<AtomicUsize>,
+    /// Flushed before the process exits.
+    pub access_log: AccessLogger,
 }
 
 #[async_trait]
@@ -61,7 +63,11 @@ impl ShutdownSignalWatch for DrainSignal {
             in_flight = self.in_flight.load(Ordering::SeqCst),
             "grace period over: listeners close; in-flight requests may finish"
         );
-        exit_when_drained(self.in_flight.clone(), server.drain_timeout);
+        exit_when_drained(
+            self.in_flight.clone(),
+            server.drain_timeout,
+            self.access_log.clone(),
+        );
         ShutdownSignal::GracefulTerminate
     }
 }
@@ -69,7 +75,7 @@ impl ShutdownSignalWatch for DrainSignal {
 /// Watches the in-flight count on a thread of its own (pingora's shutdown path
 /// blocks its runtime) and exits 0 once it is zero, or when `limit` is up. SIGINT
 /// (or a second SIGTERM) during the drain stops at once.
-fn exit_when_drained(in_flight: Arc<AtomicUsize>, limit: Duration) {
+fn exit_when_drained(in_flight: Arc<AtomicUsize>, limit: Duration, access_log: AccessLogger) {
     let started = Instant::now();
     std::thread::spawn(move || {
         let drained = async {
@@ -121,6 +127,7 @@ fn exit_when_drained(in_flight: Arc<AtomicUsize>, limit: Duration) {
             }),
             Err(e) => warn!(error = %e, "no runtime for the drain watcher; exiting now"),
         }
+        access_log.flush(Duration::from_secs(1));
         std::process::exit(0);
     });
 }
