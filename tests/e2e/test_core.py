@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness import httpc, net, procs, tomlw
+from harness.edge_client import EdgeClient
 from harness.paths import CUSTOM_HOST, EB_HOST
 from harness.procs import Managed
 from harness.proxy import Proxy, edge_config, run_cli
@@ -27,26 +28,13 @@ LITERAL_BAD_HOST = "not-allowed.example.test"
 
 
 @dataclass
-class Core:
+class Core(EdgeClient):
     proxy: Proxy
     ip: str
     port: int
     plain_port: int | None
     leaves: list
     ca_path: Path
-
-    @property
-    def at(self):
-        return (self.ip, self.port)
-
-    def get(self, path="/whoami", host=CUSTOM_HOST, **kw) -> httpc.Resp:
-        return httpc.request(self.at, path, host=host, ca=self.ca_path, **kw)
-
-    def resolve(self, name=CUSTOM_HOST) -> str:
-        return f"{name}:{self.port}:{self.ip}"
-
-    def url(self, name=CUSTOM_HOST, path="/whoami") -> str:
-        return f"https://{name}:{self.port}{path}"
 
 
 def core_config(*, ip, port, admin, leaves, app, dns, plain_port=None, tls=None):

@@ -33,6 +33,7 @@ from harness import chromium, httpc, net, png, report
 from harness.certs import Leaf
 from harness.edge import dns_upstream
 from harness.load import Load
+from harness.edge_client import EdgeClient
 from harness.paths import ARTIFACTS, CUSTOM_HOST, EB_HOST
 from harness.promscrape import Scrape
 from harness.proxy import Proxy, edge_config, run_cli
@@ -53,7 +54,7 @@ TLS13 = ("TLSv1_3", "TLSv1.3")   # docs/observability.md says TLSv1_3
 # -- the edge under test ---------------------------------------------------------------
 
 @dataclass
-class Obs:
+class Obs(EdgeClient):
     proxy: Proxy
     ip: str
     port: int
@@ -62,19 +63,6 @@ class Obs:
     app_addr: str
     dead_addr: str
     log_path: Path | None
-
-    @property
-    def at(self):
-        return (self.ip, self.port)
-
-    def get(self, path="/whoami", host=CUSTOM_HOST, **kw) -> httpc.Resp:
-        return httpc.request(self.at, path, host=host, ca=self.ca_path, **kw)
-
-    def resolve(self, name=CUSTOM_HOST) -> str:
-        return f"{name}:{self.port}:{self.ip}"
-
-    def url(self, name=CUSTOM_HOST, path="/whoami") -> str:
-        return f"https://{name}:{self.port}{path}"
 
     def curl_h2(self, path="/whoami", name=CUSTOM_HOST, *extra):
         """curl --http2; stdout is '<status> <http version>'."""

@@ -273,6 +273,29 @@ pub struct Upstream {
     pub probe: Option<Probe>,
 }
 
+impl Upstream {
+    /// An upstream at `address` (`name:port` or `IP:port`) with every other setting at
+    /// its documented default: what a one-line `[upstream.NAME]` section gives.
+    pub fn with_defaults(name: &str, address: &str) -> Result<Self, String> {
+        Ok(Upstream {
+            name: name.to_string(),
+            address: crate::validate::parse_upstream_address(address)?,
+            tls: false,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            read_timeout: defaults::READ_TIMEOUT,
+            idle_timeout: defaults::IDLE_TIMEOUT,
+            retries: defaults::RETRIES,
+            dns: DnsSettings {
+                min_ttl: defaults::MIN_TTL,
+                max_ttl: defaults::MAX_TTL,
+                serve_stale_for: defaults::SERVE_STALE_FOR,
+                nameservers: Vec::new(),
+            },
+            probe: None,
+        })
+    }
+}
+
 /// `[upstream.NAME.dns]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsSettings {

@@ -294,24 +294,8 @@ fn fastrand_seed() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use staticedge_config::parse;
-    use std::path::Path;
-
     fn upstream() -> Upstream {
-        let text = r#"
-[[tls.certificate]]
-cert = "a"
-key = "b"
-[[listener]]
-listen = "127.0.0.1:8443"
-[[route]]
-hosts = ["*"]
-upstream = "app"
-[upstream.app]
-address = "app.example.test:8000"
-"#;
-        let c = parse(Path::new("t.toml"), text).expect("valid");
-        c.upstreams["app"].clone()
+        Upstream::with_defaults("app", "app.example.test:8000").expect("valid")
     }
 
     fn addr(s: &str) -> SocketAddr {

@@ -92,23 +92,9 @@ pub fn request_id(sent: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use staticedge_config::parse;
-    use std::path::Path;
-
     fn upstream() -> Upstream {
-        let text = r#"
-[[tls.certificate]]
-cert = "a"
-key = "b"
-[[listener]]
-listen = "127.0.0.1:8443"
-[[route]]
-hosts = ["*"]
-upstream = "eb"
-[upstream.eb]
-address = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80"
-"#;
-        parse(Path::new("t.toml"), text).expect("valid").upstreams["eb"].clone()
+        Upstream::with_defaults("eb", "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80")
+            .expect("valid")
     }
 
     #[test]
