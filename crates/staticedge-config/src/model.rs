@@ -257,6 +257,8 @@ pub struct Upstream {
     pub name: String,
     /// Where it is.
     pub address: UpstreamAddress,
+    /// Where `address = ...` is written, for errors found later (`check --resolve`).
+    pub address_at: Location,
     /// HTTPS to the upstream (SNI = its name, certificate verified).
     pub tls: bool,
     /// TCP (and TLS) connect deadline.
@@ -280,6 +282,7 @@ impl Upstream {
         Ok(Upstream {
             name: name.to_string(),
             address: crate::validate::parse_upstream_address(address)?,
+            address_at: Location { line: 1, col: 1 },
             tls: false,
             connect_timeout: defaults::CONNECT_TIMEOUT,
             read_timeout: defaults::READ_TIMEOUT,

@@ -350,6 +350,7 @@ fn upstreams(
         let upstream = Upstream {
             name: name.clone(),
             address,
+            address_at: c.at(u.address.span()),
             tls: u.tls.unwrap_or(false),
             connect_timeout: dur(u.connect_timeout, defaults::CONNECT_TIMEOUT),
             read_timeout: dur(u.read_timeout, defaults::READ_TIMEOUT),

@@ -1,7 +1,7 @@
 //! `staticedge check`: validate without running.
 
 use crate::edge::prepare;
-use staticedge_config::UpstreamAddress;
+use staticedge_config::{ConfigError, UpstreamAddress};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -19,7 +19,7 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
     };
     let c = &prepared.config;
     println!(
-        "{}: OK ({} listener(s), {} route(s), {} upstream(s), {} certificate(s))",
+        "{}: configuration and certificates OK ({} listener(s), {} route(s), {} upstream(s), {} certificate(s))",
         path.display(),
         c.listeners.len(),
         c.routes.len(),
@@ -57,7 +57,12 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
                     }
                     Err(e) => {
                         failed = true;
-                        eprintln!("{}: upstream {}: {host}: {e}", path.display(), u.name);
+                        let problem = ConfigError::new(
+                            path,
+                            u.address_at,
+                            format!("upstream.{}.address: {host}: {e}", u.name),
+                        );
+                        eprintln!("{problem}");
                     }
                 }
             }
