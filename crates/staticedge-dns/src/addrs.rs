@@ -199,6 +199,14 @@ impl UpstreamAddrs {
         first
     }
 
+    /// True while lookups fail (since the last good answer).
+    pub fn is_failing(&self) -> bool {
+        self.trouble
+            .lock()
+            .map(|t| t.failing_since.is_some())
+            .unwrap_or(false)
+    }
+
     /// True once there is an answer to select from.
     pub fn is_resolved(&self) -> bool {
         self.current.load().is_some()

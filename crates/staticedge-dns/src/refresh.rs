@@ -48,7 +48,7 @@ pub async fn follow(addrs: Weak<UpstreamAddrs>) {
         let wait = match result {
             Ok(answer) => {
                 let ttl = answer.ttl;
-                let recovered = a.snapshot().stale_since.is_some();
+                let recovered = a.is_failing();
                 let list = answer
                     .addrs
                     .iter()

@@ -173,8 +173,7 @@ impl ProxyHttp for EdgeProxy {
         if session.get_keepalive().is_some() {
             session.set_keepalive(Some(state.config.server.keepalive_timeout.as_secs()));
         }
-        let rid = ctx.request_id.clone();
-        let id = ("x-request-id", rid.as_str());
+        let id = ("x-request-id", ctx.request_id.as_str());
 
         let max_body = state.config.limits.max_request_body_bytes;
         if max_body > 0

@@ -27,7 +27,6 @@ use rustls::ServerConfig;
 use staticedge_config::ProxyProtocolMode;
 use staticedge_metrics::METRICS;
 use std::any::Any;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,43 +96,33 @@ pub struct Front<A> {
     /// `None` for a plain-HTTP listener.
     tls: Option<Arc<ArcSwap<Acceptor>>>,
     state: SharedState,
-    proxy_protocol: HashMap<SocketAddr, ProxyProtocolMode>,
     limits: Arc<ConnectionLimits>,
 }
 
 impl<A> Front<A> {
     /// Wraps `app`. `tls` is shared with the reload path, which may replace it;
-    /// `proxy_protocol` gives each listen address its PROXY header mode (a listen
-    /// address is fixed for the life of the process, and so is its mode).
+    /// `state` gives each connection its listener's settings and the deadlines.
     pub fn new(
         app: A,
         tls: Option<Arc<ArcSwap<Acceptor>>>,
         state: SharedState,
-        proxy_protocol: HashMap<SocketAddr, ProxyProtocolMode>,
         limits: Arc<ConnectionLimits>,
     ) -> Self {
         Front {
             app: Arc::new(app),
             tls,
             state,
-            proxy_protocol,
             limits,
         }
     }
 
+    /// The PROXY header mode of the listener a connection arrived on (listen sockets
+    /// and their modes are restart-only, so the live configuration always has it).
     fn proxy_mode(&self, local: Option<SocketAddr>) -> ProxyProtocolMode {
-        let Some(local) = local else {
-            return ProxyProtocolMode::Off;
-        };
-        self.proxy_protocol
-            .get(&local)
-            .or_else(|| {
-                self.proxy_protocol
-                    .iter()
-                    .find(|(a, _)| a.port() == local.port() && a.ip().is_unspecified())
-                    .map(|(_, m)| m)
-            })
-            .copied()
+        self.state
+            .load()
+            .listener_for(local)
+            .map(|l| l.proxy_protocol)
             .unwrap_or(ProxyProtocolMode::Off)
     }
 }

@@ -11,9 +11,7 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
     let prepared = match prepare(path) {
         Ok(p) => p,
         Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
-            }
+            eprintln!("{errors}");
             return ExitCode::from(1);
         }
     };

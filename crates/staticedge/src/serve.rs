@@ -89,9 +89,7 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
     let prepared = match prepare(config_path) {
         Ok(p) => p,
         Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
-            }
+            eprintln!("{errors}");
             return ExitCode::from(1);
         }
     };
@@ -146,10 +144,6 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
             new_proxy(),
             tls.then(|| edge.tls_acceptor.clone()),
             edge.state.clone(),
-            listeners
-                .iter()
-                .map(|l| (l.listen, l.proxy_protocol))
-                .collect(),
             edge.limits.clone(),
         );
         let name = if tls {
