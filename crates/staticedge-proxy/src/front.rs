@@ -181,6 +181,10 @@ async fn read_header(
     }
 }
 
+/// How much of a new TLS connection the first read takes: a whole ClientHello,
+/// post-quantum key shares included, in one system call.
+const CLIENT_HELLO_READ: usize = 4096;
+
 const TIMEOUT_408: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
@@ -272,8 +276,11 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
         };
         let mode = self.proxy_mode(local);
         let timeouts = FrontTimeouts::from(&self.state);
-        // One deadline covers the PROXY header and the handshake.
-        let accept = async {
+        // One deadline covers the PROXY header and the handshake. The handshake's
+        // state is large (rustls and pingora futures, ~6 KiB) and only needed until
+        // it ends, so it lives in its own allocation instead of widening this
+        // future, which every idle keep-alive connection keeps.
+        let accept = Box::pin(async {
             let header = crate::pre_tls::accept_proxy_header(&mut stream, mode)
                 .await
                 .map_err(|e| {
@@ -295,10 +302,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
                 None => Box::new(stream),
                 Some(tls) => {
                     // A connection closed before its first byte (a TCP health check,
-                    // our own readiness probe) is not a failed handshake.
-                    let mut first = [0u8; 1];
-                    match stream.read(&mut first).await {
-                        Ok(1) => stream.rewind(&first),
+                    // our own readiness probe) is not a failed handshake. The socket
+                    // is read without a buffer under it, so this one read takes the
+                    // whole ClientHello and hands it back to rustls.
+                    let mut first = BytesMut::with_capacity(CLIENT_HELLO_READ);
+                    match stream.read_buf(&mut first).await {
+                        Ok(n) if n > 0 => stream.rewind(&first),
                         _ => {
                             METRICS
                                 .tls_handshakes
@@ -331,7 +340,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
                 }
             };
             Ok::<(Stream, ConnectionSlot), ()>((stream, slot))
-        };
+        });
         let (stream, _slot) = match tokio::time::timeout(timeouts.handshake, accept).await {
             Ok(Ok(x)) => x,
             Ok(Err(())) => return None,
@@ -353,7 +362,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
                 next = self.app.process_new(s, shutdown).await;
             }
         } else {
-            self.serve_http1(stream, shutdown, timeouts).await;
+            Box::pin(self.serve_http1(stream, shutdown, timeouts)).await;
         }
         None
     }
