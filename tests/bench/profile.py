@@ -183,7 +183,9 @@ def parse_callgrind(path):
 
 CATEGORIES = [
     ("memcpy / memset", r"\bmem(cpy|move|set)|__memcpy|__memset|__memmove"),
+    # glibc's malloc (nginx, HAProxy) and jemalloc (staticedge's global allocator).
     ("allocator (malloc, free, realloc)", r"^(malloc|free|realloc|calloc|cfree|_int_\w+|"
+     r"_rjem_\w+|do_rallocx|\w*je_\w+|tikv_jemalloc\w*|"
      r"malloc_consolidate|unlink_chunk.*|tcache_\w+|__rdl_\w+|__rust_(alloc|dealloc|realloc)"
      r"|__rustc::__r\w+|_mid_memalign|__libc_\w+alloc\w*)$"),
     ("crypto primitives (ring: AES-GCM, SHA-2, X25519, P-256)",
