@@ -4,6 +4,7 @@ headers, CLI `check`, start-up failures and `staticedge demo`, with a real Djang
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -368,7 +369,8 @@ def test_run_fails_on_bad_key(staticedge_bin, ca, workdir, shared_app, shared_dn
 
 # -- staticedge demo -------------------------------------------------------------------
 
-def test_demo_curl_line_works(staticedge_bin, workdir, stack):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_curl_line_works(staticedge_bin, workdir, stack, stop):
     demo = Managed("demo", [staticedge_bin, "demo"], workdir)
 
     class _Stop:
@@ -397,15 +399,19 @@ def test_demo_curl_line_works(staticedge_bin, workdir, stack):
     print("curl:", p.returncode, p.stdout[-500:], p.stderr[-500:])
     assert p.returncode == 0, p.stderr
     assert "E2E_HTTP_CODE=200" in p.stdout
+    files = [l.split()[1] for l in demo.stdout().splitlines() if l.strip().startswith("files ")]
+    assert len(files) == 1 and os.path.isdir(files[0]), demo.stdout()
     demo.remember_descendants()
     kids = procs.descendants(demo.pid)
-    demo.signal(signal.SIGINT)  # Ctrl-C
+    demo.signal(stop)
     try:
         rc = demo.wait(10)
     except TimeoutError:
-        pytest.fail(f"demo did not stop within 10 s of SIGINT\n{demo.tail()}")
+        pytest.fail(f"demo did not stop within 10 s of {stop.name}\n{demo.tail()}")
     net.wait_until(lambda: not [k for k in kids if procs.alive(k)], 5, what="demo's children gone")
-    print(f"demo exit code {rc}, children were {kids}")
+    print(f"demo exit code {rc} after {stop.name}, children were {kids}")
+    assert rc == 0, demo.tail()
+    assert not os.path.exists(files[0]), f"the demo left {files[0]} behind after {stop.name}"
     p = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=30, env=env,
                        stdin=subprocess.DEVNULL)
     assert "E2E_HTTP_CODE=200" not in p.stdout, "the demo's proxy still answers after it was stopped"

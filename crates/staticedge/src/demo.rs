@@ -9,6 +9,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 const DEMO_HOST: &str = "demo.staticedge.test";
 
@@ -136,15 +137,21 @@ pub fn run() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = match prepare(&dir) {
-        Ok((_curl, upstream)) => crate::serve::run(&dir.join("staticedge.toml"), vec![upstream]),
+    match prepare(&dir) {
+        Ok((_curl, upstream)) => {
+            // Ctrl-C and SIGTERM (after its drain) both leave no files behind.
+            let files = dir.clone();
+            let clean_up = Arc::new(move || {
+                let _ = std::fs::remove_dir_all(&files);
+            });
+            crate::serve::run(&dir.join("staticedge.toml"), vec![upstream], Some(clean_up))
+        }
         Err(e) => {
             eprintln!("demo: {e}");
+            let _ = std::fs::remove_dir_all(&dir);
             ExitCode::from(1)
         }
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    code
+    }
 }
 
 fn tempdir() -> Result<std::path::PathBuf, String> {

@@ -26,7 +26,13 @@ pub struct DrainSignal {
     pub in_flight: Arc<AtomicUsize>,
     /// Flushed before the process exits.
     pub access_log: AccessLogger,
+    /// Run just before the drain path exits the process (the demo removes its
+    /// temporary files), since that exit skips everything after `Server::run`.
+    pub before_exit: Option<BeforeExit>,
 }
+
+/// Clean-up to run before the process exits.
+pub type BeforeExit = Arc<dyn Fn() + Send + Sync>;
 
 #[async_trait]
 impl ShutdownSignalWatch for DrainSignal {
@@ -67,6 +73,7 @@ impl ShutdownSignalWatch for DrainSignal {
             self.in_flight.clone(),
             server.drain_timeout,
             self.access_log.clone(),
+            self.before_exit.clone(),
         );
         ShutdownSignal::GracefulTerminate
     }
@@ -75,7 +82,12 @@ impl ShutdownSignalWatch for DrainSignal {
 /// Watches the in-flight count on a thread of its own (pingora's shutdown path
 /// blocks its runtime) and exits 0 once it is zero, or when `limit` is up. SIGINT
 /// (or a second SIGTERM) during the drain stops at once.
-fn exit_when_drained(in_flight: Arc<AtomicUsize>, limit: Duration, access_log: AccessLogger) {
+fn exit_when_drained(
+    in_flight: Arc<AtomicUsize>,
+    limit: Duration,
+    access_log: AccessLogger,
+    before_exit: Option<BeforeExit>,
+) {
     let started = Instant::now();
     std::thread::spawn(move || {
         let drained = async {
@@ -128,6 +140,9 @@ fn exit_when_drained(in_flight: Arc<AtomicUsize>, limit: Duration, access_log: A
             Err(e) => warn!(error = %e, "no runtime for the drain watcher; exiting now"),
         }
         access_log.flush(Duration::from_secs(1));
+        if let Some(clean_up) = before_exit {
+            clean_up();
+        }
         std::process::exit(0);
     });
 }

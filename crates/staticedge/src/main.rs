@@ -84,7 +84,7 @@ fn main() -> ExitCode {
     // Absolute, so /status and error lines name the file whatever the working directory.
     let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     match cli.command {
-        Command::Run { config } => serve::run(&absolute(config), Vec::new()),
+        Command::Run { config } => serve::run(&absolute(config), Vec::new(), None),
         Command::Check { config, resolve } => check::run(&absolute(config), resolve),
         Command::Demo => demo::run(),
     }

@@ -1,7 +1,7 @@
 //! `staticedge run`: check everything, then start pingora with our services.
 
 use crate::control::Control;
-use crate::drain::DrainSignal;
+use crate::drain::{BeforeExit, DrainSignal};
 use crate::edge::{prepare, Edge};
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::{ListenerConfig, TcpSocketOptions};
@@ -85,8 +85,13 @@ fn socket_options() -> TcpSocketOptions {
 }
 
 /// Runs the proxy from `config_path` until SIGTERM/SIGINT. `extra` services (the
-/// demo's upstream) run in the same server.
-pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> ExitCode {
+/// demo's upstream) run in the same server; `before_exit` runs once when the
+/// process stops, whichever way it stops.
+pub fn run(
+    config_path: &Path,
+    extra: Vec<Box<dyn ServiceWithDependents>>,
+    before_exit: Option<BeforeExit>,
+) -> ExitCode {
     let prepared = match prepare(config_path) {
         Ok(p) => p,
         Err(errors) => {
@@ -194,9 +199,13 @@ pub fn run(config_path: &Path, extra: Vec<Box<dyn ServiceWithDependents>>) -> Ex
             state: edge.state.clone(),
             in_flight: edge.in_flight.clone(),
             access_log: edge.access_log.clone(),
+            before_exit: before_exit.clone(),
         }),
     });
     // SIGINT (fast stop) ends here; the drain path exits from its own thread.
     edge.access_log.flush(Duration::from_secs(1));
+    if let Some(clean_up) = before_exit {
+        clean_up();
+    }
     ExitCode::SUCCESS
 }
