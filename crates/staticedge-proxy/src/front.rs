@@ -145,19 +145,23 @@ enum HeaderWait {
 
 /// Reads until the end of an HTTP/1 header (or 64 KiB), returning the bytes for
 /// pingora to parse. The first byte may take `idle`; the rest of the header must
-/// follow within `header` of it. Reads go straight into one growing buffer, so an
-/// idle keep-alive connection holds only a small allocation while it waits.
+/// follow within `header` of it. An idle keep-alive connection waits for that first
+/// byte with no buffer at all (TLS has already buffered the request when it
+/// arrives, so the split costs no system call); the rest goes into one growing
+/// buffer.
 async fn read_header(
     stream: &mut Stream,
     idle: Duration,
     header: Duration,
 ) -> Result<BytesMut, HeaderWait> {
     const LIMIT: usize = 64 * 1024;
-    let mut buf = BytesMut::with_capacity(1024);
-    match tokio::time::timeout(idle, stream.read_buf(&mut buf)).await {
-        Ok(Ok(n)) if n > 0 => {}
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(idle, stream.read(&mut first)).await {
+        Ok(Ok(1)) => {}
         _ => return Err(HeaderWait::Closed),
     }
+    let mut buf = BytesMut::with_capacity(1024);
+    buf.extend_from_slice(&first);
     let deadline = tokio::time::Instant::now() + header;
     let mut scanned: usize = 0;
     loop {
@@ -172,7 +176,9 @@ async fn read_header(
             return Ok(buf);
         }
         scanned = buf.len();
-        buf.reserve(4096);
+        if buf.capacity() - buf.len() < 256 {
+            buf.reserve(4096);
+        }
         match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {}
             Ok(_) => return Err(HeaderWait::Closed),
