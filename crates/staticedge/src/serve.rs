@@ -162,10 +162,10 @@ pub fn run(
             let mut endpoint =
                 ListenerConfig::tcp(l.listen.to_string()).tcp_socket_options(socket_options());
             if tls {
-                // pingora's default puts a 64 KiB read buffer under every connection,
-                // zero-filled and kept while it idles. rustls buffers TLS records
-                // itself, so a TLS listener reads straight from the socket: ~30 KiB
-                // less per idle connection (docs/benchmarks.md).
+                // pingora's default puts a 64 KiB read buffer under every connection
+                // and keeps it while the connection idles. rustls buffers TLS records
+                // itself, so a TLS listener reads straight from the socket: 7 KiB less
+                // resident per idle connection in the benchmark (docs/benchmarks.md).
                 endpoint = endpoint.l4_buffer(L4BufferSettings::default().read(0));
             }
             svc.add_listener(endpoint);
