@@ -434,7 +434,10 @@ class Running:
         return [self.proc.pid] + self.extra
 
 
-def start_proxy(procs, ports, name, d, cert_kind, args, up_port):
+def proxy_command(name, d, ports, args, up_port, cert_kind, single_process=False):
+    """Writes `name`'s configuration into `d` and says how to run it: (port, admin port
+    or None, command, stdout, stderr). Shared with profile.py, which runs the same
+    command under callgrind; `single_process` keeps nginx in one process for that."""
     os.makedirs(d, exist_ok=True)
     port = ports.take()
     cert = os.path.join(args.certs, f"{cert_kind}.crt")
@@ -446,8 +449,30 @@ def start_proxy(procs, ports, name, d, cert_kind, args, up_port):
         cfg = os.path.join(d, "staticedge.toml")
         with open(cfg, "w") as f:
             f.write(staticedge_conf(d, port, admin, cert, key, up_port))
-        p = procs.start(name, [args.bin, "run", "--config", cfg], PROXY_CPU, errlog)
-        run = Running(name, p, port, d, admin)
+        return port, admin, [args.bin, "run", "--config", cfg], errlog, None
+    if name == "nginx":
+        for t in ("tmp-body", "tmp-proxy", "tmp-fcgi", "tmp-uwsgi", "tmp-scgi"):
+            os.makedirs(os.path.join(d, t), exist_ok=True)
+        cfg = os.path.join(d, "nginx.conf")
+        conf = nginx_conf(d, port, cert, key, up_port)
+        if single_process:
+            conf = conf.replace("daemon off;", "daemon off;\nmaster_process off;")
+        with open(cfg, "w") as f:
+            f.write(conf)
+        cmd = ["nginx", "-c", cfg, "-p", d, "-e", os.path.join(d, "error.log")]
+        return port, None, cmd, errlog, None
+    cfg = os.path.join(d, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(haproxy_conf(d, port, pem, up_port))
+    return port, None, ["haproxy", "-db", "-f", cfg], os.path.join(d, "access.log"), errlog
+
+
+def start_proxy(procs, ports, name, d, cert_kind, args, up_port):
+    port, admin, cmd, out, err = proxy_command(name, d, ports, args, up_port, cert_kind)
+    errlog = os.path.join(d, "stderr.log")
+    p = procs.start(name, cmd, PROXY_CPU, out, err)
+    run = Running(name, p, port, d, admin)
+    if name == "staticedge":
         deadline = time.monotonic() + 30
         ready = False
         while time.monotonic() < deadline and p.poll() is None:
@@ -461,14 +486,6 @@ def start_proxy(procs, ports, name, d, cert_kind, args, up_port):
         if not ready or not wait_port(port, p, 10):
             raise RuntimeError(f"staticedge did not become ready:\n{tail(errlog)}")
     elif name == "nginx":
-        for t in ("tmp-body", "tmp-proxy", "tmp-fcgi", "tmp-uwsgi", "tmp-scgi"):
-            os.makedirs(os.path.join(d, t), exist_ok=True)
-        cfg = os.path.join(d, "nginx.conf")
-        with open(cfg, "w") as f:
-            f.write(nginx_conf(d, port, cert, key, up_port))
-        p = procs.start(name, ["nginx", "-c", cfg, "-p", d, "-e", os.path.join(d, "error.log")],
-                        PROXY_CPU, errlog)
-        run = Running(name, p, port, d)
         if not wait_port(port, p, 15):
             raise RuntimeError(f"nginx did not start:\n{tail(errlog)}{tail(d + '/error.log')}")
         deadline = time.monotonic() + 10
@@ -477,15 +494,8 @@ def start_proxy(procs, ports, name, d, cert_kind, args, up_port):
         run.extra = children(p.pid)
         if len(run.extra) != 1:
             raise RuntimeError(f"nginx: expected one worker, found {run.extra}")
-    else:
-        cfg = os.path.join(d, "haproxy.cfg")
-        with open(cfg, "w") as f:
-            f.write(haproxy_conf(d, port, pem, up_port))
-        p = procs.start(name, ["haproxy", "-db", "-f", cfg], PROXY_CPU,
-                        os.path.join(d, "access.log"), errlog)
-        run = Running(name, p, port, d)
-        if not wait_port(port, p, 15):
-            raise RuntimeError(f"haproxy did not start:\n{tail(errlog)}")
+    elif not wait_port(port, p, 15):
+        raise RuntimeError(f"haproxy did not start:\n{tail(errlog)}")
     # Refuse to measure a proxy whose threads are not all on the proxy CPU.
     for pid in run.pids():
         aff = os.sched_getaffinity(pid)
@@ -606,6 +616,18 @@ def client_cmd(sc, run, args, cfg, warm):
     raise ValueError(sc["kind"])
 
 
+def readings(pids, up_pids):
+    """The counters read just before and just after a measured load."""
+    return {
+        "cpu": sum(proc_ticks(p) for p in pids),
+        "sys": sum(proc_sys_ticks(p) for p in pids),
+        "upstream": sum(proc_ticks(p) for p in up_pids),
+        "ctx": sum(sum(ctx_switches(p)) for p in pids),
+        "busy": cpu_busy_ticks(PROXY_CPU),
+        "load": loadavg(),
+    }
+
+
 def measure_load(procs, sc, run, args, cfg, upstream):
     """Warm-up, then the measured load with CPU readings around it."""
     warm_out = os.path.join(run.dir, "warmup.out")
@@ -632,19 +654,10 @@ def measure_load(procs, sc, run, args, cfg, upstream):
     pids = run.pids()
     up_pids = upstream.pids()
     time.sleep(0.3)
-    c0 = sum(proc_ticks(p) for p in pids)
-    k0 = sum(proc_sys_ticks(p) for p in pids)
-    u0 = sum(proc_ticks(p) for p in up_pids)
-    cs0 = [sum(x) for x in zip(*(ctx_switches(p) for p in pids))]
-    b0 = cpu_busy_ticks(PROXY_CPU)
-    l0 = loadavg()
+    before = readings(pids, up_pids)
     rc, client_cpu, wall = run_client(procs, "load", cmd, dur + 60, out)
-    c1 = sum(proc_ticks(p) for p in pids)
-    k1 = sum(proc_sys_ticks(p) for p in pids)
-    u1 = sum(proc_ticks(p) for p in up_pids)
-    cs1 = [sum(x) for x in zip(*(ctx_switches(p) for p in pids))]
-    b1 = cpu_busy_ticks(PROXY_CPU)
-    l1 = loadavg()
+    after = readings(pids, up_pids)
+    delta = {k: after[k] - before[k] for k in ("cpu", "sys", "upstream", "ctx", "busy")}
     text = open(out, errors="replace").read()
     if rc != 0:
         raise RuntimeError(f"load generator failed (rc {rc}):\n{text[-2000:]}")
@@ -664,17 +677,17 @@ def measure_load(procs, sc, run, args, cfg, upstream):
              "duration_s": j["elapsed_s"]}
         r["resume_probe"] = probe
     n = r.get("requests") or 0
-    cpu_s = (c1 - c0) / CLK_TCK
+    cpu_s = delta["cpu"] / CLK_TCK
     r.update({
         "cpu_s": cpu_s,
         "cpu_us_per_req": cpu_s * 1e6 / n if n else None,
-        "sys_us_per_req": (k1 - k0) / CLK_TCK * 1e6 / n if n else None,
+        "sys_us_per_req": delta["sys"] / CLK_TCK * 1e6 / n if n else None,
         "proxy_cpu_pct": 100.0 * cpu_s / wall,
         "client_cpu_pct": 100.0 * client_cpu / wall,
-        "upstream_cpu_pct": 100.0 * (u1 - u0) / CLK_TCK / wall,
-        "other_on_proxy_cpu_pct": max(0.0, 100.0 * ((b1 - b0) - (c1 - c0)) / CLK_TCK / wall),
-        "ctx_switches_per_req": (sum(cs1) - sum(cs0)) / n if n else None,
-        "loadavg": [l0, l1],
+        "upstream_cpu_pct": 100.0 * delta["upstream"] / CLK_TCK / wall,
+        "other_on_proxy_cpu_pct": max(0.0, 100.0 * (delta["busy"] - delta["cpu"]) / CLK_TCK / wall),
+        "ctx_switches_per_req": delta["ctx"] / n if n else None,
+        "loadavg": [before["load"], after["load"]],
         "window_s": wall,
         "warmup_requests": warm_requests,
     })

@@ -34,36 +34,11 @@ def vg(out):
 
 
 def start_under_callgrind(procs, ports, name, d, args, up_port, cert_kind="ecdsa"):
-    os.makedirs(d, exist_ok=True)
-    port = ports.take()
-    cert = os.path.join(args.certs, f"{cert_kind}.crt")
-    key = os.path.join(args.certs, f"{cert_kind}.key")
-    pem = os.path.join(args.certs, f"{cert_kind}.pem")
+    port, _, cmd, out_log, err_log = bench.proxy_command(name, d, ports, args, up_port,
+                                                         cert_kind, single_process=True)
     out = os.path.join(d, "callgrind.out")
     errlog = os.path.join(d, "stderr.log")
-    if name == "staticedge":
-        admin = ports.take()
-        cfg = os.path.join(d, "staticedge.toml")
-        with open(cfg, "w") as f:
-            f.write(bench.staticedge_conf(d, port, admin, cert, key, up_port))
-        cmd = vg(out) + [args.bin, "run", "--config", cfg]
-        p = procs.start(name, cmd, bench.PROXY_CPU, errlog)
-    elif name == "nginx":
-        for t in ("tmp-body", "tmp-proxy", "tmp-fcgi", "tmp-uwsgi", "tmp-scgi"):
-            os.makedirs(os.path.join(d, t), exist_ok=True)
-        cfg = os.path.join(d, "nginx.conf")
-        conf = bench.nginx_conf(d, port, cert, key, up_port)
-        conf = conf.replace("daemon off;", "daemon off;\nmaster_process off;")
-        with open(cfg, "w") as f:
-            f.write(conf)
-        cmd = vg(out) + ["nginx", "-c", cfg, "-p", d, "-e", os.path.join(d, "error.log")]
-        p = procs.start(name, cmd, bench.PROXY_CPU, errlog)
-    else:
-        cfg = os.path.join(d, "haproxy.cfg")
-        with open(cfg, "w") as f:
-            f.write(bench.haproxy_conf(d, port, pem, up_port))
-        cmd = vg(out) + ["haproxy", "-db", "-f", cfg]
-        p = procs.start(name, cmd, bench.PROXY_CPU, os.path.join(d, "access.log"), errlog)
+    p = procs.start(name, vg(out) + cmd, bench.PROXY_CPU, out_log, err_log)
     run = bench.Running(name, p, port, d)
     # Under valgrind start-up takes seconds; the first TLS handshake is the real check.
     deadline = time.monotonic() + 120
