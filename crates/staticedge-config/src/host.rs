@@ -1,6 +1,15 @@
 //! Host patterns as routes and certificates write them: exact names, `*.suffix`
-//! wildcards and the lone `*` catch-all. One module so that the route table and the
-//! certificate store agree on what "matches" means.
+//! wildcards and the lone `*` catch-all. One module so that both parse names the
+//! same way and so that the one difference between them is written down here:
+//!
+//! - a **route** `*.example.com` matches one *or more* labels in front
+//!   (`a.example.com`, `a.b.example.com`): [`HostPattern::matches`];
+//! - a **certificate** name `*.example.com` covers exactly *one* label
+//!   (`a.example.com` only), as TLS clients check it (RFC 6125):
+//!   [`HostPattern::covers_as_certificate`].
+//!
+//! Neither matches `example.com` itself. `docs/configuration.md` says the same for
+//! operators.
 
 use std::fmt;
 
@@ -9,9 +18,8 @@ use std::fmt;
 pub enum HostPattern {
     /// Exactly this name (stored lowercase, without a trailing dot).
     Exact(String),
-    /// Any name with at least one more label in front of this suffix: `*.example.com`
-    /// is stored as `example.com` and matches `a.example.com` and `a.b.example.com`,
-    /// not `example.com` itself.
+    /// `*.suffix`, stored as the suffix (`*.example.com` as `example.com`). How many
+    /// labels it stands for depends on who asks: see the module documentation.
     Wildcard(String),
     /// `*`: used only when no other pattern matches.
     Any,
@@ -60,12 +68,24 @@ impl HostPattern {
         })
     }
 
-    /// True when `host` (already normalized with [`normalize_host`]) matches.
+    /// Route meaning: true when `host` (already normalized with [`normalize_host`])
+    /// matches; a wildcard stands for one or more labels.
     pub fn matches(&self, host: &str) -> bool {
         match self {
             HostPattern::Exact(name) => host == name,
             HostPattern::Wildcard(suffix) => wildcard_matches(suffix, host),
             HostPattern::Any => true,
+        }
+    }
+
+    /// Certificate meaning: true when a certificate name written as this pattern
+    /// covers `name` (normalized); a wildcard stands for exactly one label, and `*`
+    /// alone covers nothing (TLS clients refuse it).
+    pub fn covers_as_certificate(&self, name: &str) -> bool {
+        match self {
+            HostPattern::Exact(n) => name == n,
+            HostPattern::Wildcard(suffix) => certificate_wildcard_matches(suffix, name),
+            HostPattern::Any => false,
         }
     }
 }
@@ -80,10 +100,16 @@ impl fmt::Display for HostPattern {
     }
 }
 
-/// True when `host` has at least one label in front of `suffix` (`*.suffix`).
+/// Route wildcards: true when `host` has one or more labels in front of `suffix`.
 pub fn wildcard_matches(suffix: &str, host: &str) -> bool {
     host.strip_suffix(suffix)
         .is_some_and(|front| front.len() > 1 && front.ends_with('.'))
+}
+
+/// Certificate wildcards: true when `name` is exactly one label in front of `suffix`.
+pub fn certificate_wildcard_matches(suffix: &str, name: &str) -> bool {
+    name.split_once('.')
+        .is_some_and(|(label, parent)| !label.is_empty() && parent == suffix)
 }
 
 /// Lowercases a Host header value and strips its port and trailing dot, so that
@@ -146,13 +172,31 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_need_one_more_label() {
-        let w = HostPattern::parse("*.example.com").unwrap();
-        assert!(w.matches("a.example.com"));
-        assert!(w.matches("a.b.example.com"));
-        assert!(!w.matches("example.com"));
-        assert!(!w.matches("badexample.com"));
-        assert!(!w.matches(".example.com"));
+    fn route_wildcards_match_any_depth_certificate_wildcards_one_label() {
+        let w = HostPattern::parse("*.example.com").expect("pattern");
+        // (name, as a route, as a certificate name)
+        let cases = [
+            ("a.example.com", true, true),
+            ("a.b.example.com", true, false),
+            ("x.y.z.example.com", true, false),
+            ("example.com", false, false),
+            ("badexample.com", false, false),
+            (".example.com", false, false),
+            ("a.example.org", false, false),
+        ];
+        for (name, route, certificate) in cases {
+            assert_eq!(w.matches(name), route, "route *.example.com vs {name}");
+            assert_eq!(
+                w.covers_as_certificate(name),
+                certificate,
+                "certificate *.example.com vs {name}"
+            );
+        }
+        let exact = HostPattern::parse("api.example.com").expect("pattern");
+        assert!(exact.matches("api.example.com") && exact.covers_as_certificate("api.example.com"));
+        assert!(!exact.covers_as_certificate("a.api.example.com"));
+        assert!(HostPattern::Any.matches("anything.test"));
+        assert!(!HostPattern::Any.covers_as_certificate("anything.test"));
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The staticedge configuration: one TOML file in, one validated [`Config`] out.
 //!
-//! The file format ([`file`]) is kept apart from the model the proxy runs on
-//! ([`model`]); the step between them ([`validate`]) collects *every* problem it can
-//! find, each with the file, line and column an operator has to edit, instead of
-//! stopping at the first one.
+//! The file format (`file`: the TOML document, read key by key with positions) is
+//! kept apart from the model the proxy runs on ([`model`]), which holds no type of
+//! the file format. The step between them (`validate`) collects *every* problem it
+//! can find (unknown keys, wrong types, invalid values, broken references), each
+//! with the file, line and column an operator has to edit, instead of stopping at
+//! the first one. What each key means is in `docs/configuration.md`.
 
-mod duration;
 pub mod error;
-pub mod file;
+mod file;
 pub mod host;
 pub mod model;
 pub mod routing;
@@ -39,11 +40,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// Like [`load`], but when the file is valid TOML of the right shape it also returns
-/// the model built so far next to the problems found, so a caller (`staticedge
-/// check`) can go on checking what the model refers to (certificate files) and
-/// report every problem at once. `Err` only when the file could not be read or
-/// parsed at all.
+/// Like [`load`], but when the file is valid TOML it also returns the model built so
+/// far next to the problems found, so a caller (`staticedge check`) can go on
+/// checking what the model refers to (certificate files) and report every problem at
+/// once. Parts of the model that had problems hold their defaults. `Err` only when
+/// the file could not be read or is not TOML at all (syntax errors).
 pub fn load_for_check(path: &Path) -> Result<(Config, ConfigErrors), ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors::from(ConfigError::whole_file(

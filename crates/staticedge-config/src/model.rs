@@ -8,7 +8,27 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::file::{MinVersion, ProxyProtocolMode};
+/// Lowest TLS version a client may negotiate (`tls.min_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinVersion {
+    /// TLS 1.2 and 1.3 are offered.
+    Tls12,
+    /// Only TLS 1.3 is offered.
+    Tls13,
+}
+
+/// Whether a PROXY protocol v2 header precedes the TLS handshake
+/// (`listener.proxy_protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProxyProtocolMode {
+    /// No header is expected (the default).
+    #[default]
+    Off,
+    /// A header is used when present.
+    Optional,
+    /// A connection without a header is closed.
+    Required,
+}
 
 /// Where a configuration came from, so `/status` can tell which file and version runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +210,7 @@ pub enum HostHeader {
     Preserve,
     /// The upstream's DNS name (what an Elastic Beanstalk app has in ALLOWED_HOSTS).
     Upstream,
-    /// This exact string.
+    /// This exact value, already checked to be a valid `host[:port]`.
     Literal(String),
 }
 
@@ -199,6 +219,9 @@ pub enum HostHeader {
 pub struct Route {
     /// Host patterns this route serves.
     pub hosts: Vec<HostPattern>,
+    /// Where each of `hosts` is written, in the same order, for problems found
+    /// later (a host no certificate covers).
+    pub hosts_at: Vec<Location>,
     /// Path prefix; the longest matching one wins among a host's routes.
     pub path_prefix: String,
     /// Name of the upstream in [`Config::upstreams`].

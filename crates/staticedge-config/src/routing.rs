@@ -126,6 +126,7 @@ mod tests {
                 .iter()
                 .map(|h| HostPattern::parse(h).expect("pattern"))
                 .collect(),
+            hosts_at: vec![],
             path_prefix: prefix.into(),
             upstream: upstream.into(),
             host_header: HostHeader::Preserve,

@@ -125,22 +125,28 @@ address = "app.example.com:80"
 #[test]
 fn each_mistake_names_file_line_and_column() {
     let cases = [
-        Case { name: "unknown key", from: "grace_period", to: "grace_perod", want: "/x/se.toml:2:1: unknown field `grace_perod`" },
-        Case { name: "bad duration", from: "\"15s\"", to: "\"15 parsecs\"", want: "/x/se.toml:2:16: invalid duration" },
-        Case { name: "bad socket address", from: "127.0.0.1:8443", to: "127.0.0.1:port", want: "/x/se.toml:9:10: invalid socket address" },
-        Case { name: "bad cidr", from: "upstream = \"app\"\n", to: "upstream = \"app\"\nallow_cidrs = [\"10.0.0.0/33\"]\n", want: "/x/se.toml:14:16: invalid IP address" },
+        Case { name: "unknown key", from: "grace_period", to: "grace_perod", want: "/x/se.toml:2:1: unknown field `grace_perod` in [server]; did you mean `grace_period`?" },
+        Case { name: "bad duration", from: "\"15s\"", to: "\"15 parsecs\"", want: "/x/se.toml:2:16: server.grace_period: invalid duration \"15 parsecs\"" },
+        Case { name: "bad socket address", from: "127.0.0.1:8443", to: "127.0.0.1:port", want: "/x/se.toml:9:10: listener.listen: invalid socket address \"127.0.0.1:port\"" },
+        Case { name: "bad cidr", from: "upstream = \"app\"\n", to: "upstream = \"app\"\nallow_cidrs = [\"10.0.0.0/33\"]\n", want: "/x/se.toml:14:16: route.allow_cidrs: invalid IP network \"10.0.0.0/33\"" },
         Case { name: "unknown upstream", from: "upstream = \"app\"", to: "upstream = \"ap\"", want: "/x/se.toml:13:12: route.upstream: no [upstream.ap] is defined (defined: app)" },
         Case { name: "duplicate route", from: "upstream = \"app\"\n", to: "upstream = \"app\"\n[[route]]\nhosts = [\"API.example.com\"]\nupstream = \"app\"\n", want: "/x/se.toml:15:10: route: host api.example.com with path_prefix \"/\" is already routed at line 12" },
         Case { name: "upstream without port", from: "app.example.com:80", to: "app.example.com", want: "/x/se.toml:16:11: upstream.app.address: \"app.example.com\" needs a port" },
         Case { name: "bad host pattern", from: "[\"api.example.com\"]", to: "[\"api.*.com\"]", want: "/x/se.toml:12:10: route.hosts: host pattern \"api.*.com\"" },
-        Case { name: "bad min_version", from: "[[tls.certificate]]", to: "[tls]\nmin_version = \"1.1\"\n[[tls.certificate]]", want: "/x/se.toml:5:15: unknown variant `1.1`" },
-        Case { name: "bad proxy_protocol", from: "listen = \"127.0.0.1:8443\"", to: "listen = \"127.0.0.1:8443\"\nproxy_protocol = \"yes\"", want: "/x/se.toml:10:18: unknown variant `yes`" },
+        Case { name: "bad min_version", from: "[[tls.certificate]]", to: "[tls]\nmin_version = \"1.1\"\n[[tls.certificate]]", want: "/x/se.toml:5:15: tls.min_version: unknown value `1.1`; expected one of `1.2`, `1.3`" },
+        Case { name: "bad proxy_protocol", from: "listen = \"127.0.0.1:8443\"", to: "listen = \"127.0.0.1:8443\"\nproxy_protocol = \"yes\"", want: "/x/se.toml:10:18: listener.proxy_protocol: unknown value `yes`; expected one of `off`, `optional`, `required`" },
         Case { name: "syntax error", from: "[[route]]", to: "[[route]", want: "/x/se.toml:11:" },
-        Case { name: "ttl clamp inverted", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"2m\"\nmax_ttl = \"1m\"", want: "/x/se.toml:17:1: upstream.app.dns: min_ttl (120s) is above max_ttl (60s)" },
+        Case { name: "ttl clamp inverted", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"2m\"\nmax_ttl = \"1m\"", want: "/x/se.toml:18:11: upstream.app.dns: min_ttl (120s) is above max_ttl (60s)" },
         Case { name: "keepalive above the NLB idle timeout", from: "[server]", to: "[server]\nkeepalive_timeout = \"400s\"", want: "/x/se.toml:2:21: server.keepalive_timeout must be above 0 and below the NLB's 350s idle timeout" },
-        Case { name: "zero min_ttl", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"0s\"", want: "/x/se.toml:17:1: upstream.app.dns.min_ttl must be at least 100ms" },
+        Case { name: "zero min_ttl", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"0s\"", want: "/x/se.toml:18:11: upstream.app.dns.min_ttl must be at least 100ms" },
         Case { name: "zero header timeout", from: "[server]", to: "[limits]\nheader_timeout = \"0s\"\n[server]", want: "/x/se.toml:2:18: limits.header_timeout must be above 0" },
-        Case { name: "unknown limit", from: "[server]", to: "[limits]\nmax_body = 1\n[server]", want: "/x/se.toml:2:1: unknown field `max_body`" },
+        Case { name: "unknown limit", from: "[server]", to: "[limits]\nmax_body = 1\n[server]", want: "/x/se.toml:2:1: unknown field `max_body` in [limits], expected one of `header_timeout`, `handshake_timeout`, `max_request_body_bytes`" },
+        Case { name: "wrong type", from: "[server]", to: "[server]\nthreads = \"2\"", want: "/x/se.toml:2:11: server.threads: expected an integer, found the string \"2\"" },
+        Case { name: "wrong type in a list", from: "[\"api.example.com\"]", to: "[\"api.example.com\", 7]", want: "/x/se.toml:12:29: route.hosts: expected a string, found the integer 7" },
+        Case { name: "threads out of range", from: "[server]", to: "[server]\nthreads = 0", want: "/x/se.toml:2:11: server.threads must be between 1 and 1024 (found 0)" },
+        Case { name: "missing field", from: "address = \"app.example.com:80\"", to: "tls = false", want: "/x/se.toml:15:1: [upstream.app]: missing field `address`" },
+        Case { name: "single table for an array of tables", from: "[[listener]]", to: "[listener]", want: "/x/se.toml:8:1: listener: write [[listener]] (one block per entry), not [listener]" },
+        Case { name: "unknown section", from: "[server]", to: "[sever]", want: "/x/se.toml:1:2: unknown field `sever` in the top level of the file; did you mean `server`?" },
         Case { name: "redirect on a TLS listener", from: "listen = \"127.0.0.1:8443\"", to: "listen = \"127.0.0.1:8443\"\nredirect_https = true", want: "listener: redirect_https needs tls = false" },
     ];
     let path = Path::new("/x/se.toml");
@@ -169,4 +175,26 @@ fn every_problem_is_reported_not_just_the_first() {
     assert_eq!(errors.0.len(), 2, "{errors}");
     // sorted in file order
     assert!(errors.0[0].location.line < errors.0[1].location.line);
+}
+
+#[test]
+fn unknown_key_wrong_type_and_invalid_value_are_reported_in_one_run() {
+    let text = BASE
+        .replace("grace_period", "grace_perod")
+        .replace(
+            "[[listener]]",
+            "[limits]\nmax_connections = \"many\"\n\n[[listener]]",
+        )
+        .replace("127.0.0.1:8443", "127.0.0.1:84430");
+    let errors = parse(Path::new("/x/se.toml"), &text).expect_err("three problems");
+    let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    let want = [
+        "/x/se.toml:2:1: unknown field `grace_perod` in [server]; did you mean `grace_period`?",
+        "/x/se.toml:9:19: limits.max_connections: expected an integer, found the string \"many\"",
+        "/x/se.toml:12:10: listener.listen: invalid socket address \"127.0.0.1:84430\"",
+    ];
+    assert_eq!(lines.len(), want.len(), "{errors}");
+    for (line, want) in lines.iter().zip(want) {
+        assert!(line.starts_with(want), "got {line:?}, want {want:?}");
+    }
 }

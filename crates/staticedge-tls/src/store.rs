@@ -48,7 +48,9 @@ impl CertSet {
     }
 
     /// The certificate for an SNI name: exact match, then a wildcard one label up,
-    /// then the default.
+    /// then the default. A wildcard certificate name covers exactly one label, as TLS
+    /// clients check it (`staticedge_config::host` describes how this differs from a
+    /// route's wildcard); looking up the parent of the first label is that rule.
     pub fn select(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
         if let Some(name) = sni {
             let name = name.trim_end_matches('.').to_ascii_lowercase();

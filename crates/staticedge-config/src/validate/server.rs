@@ -1,0 +1,99 @@
+//! `[server]`, `[admin]` and `[limits]`: process-wide settings.
+
+use super::values::{or_default, positive, socket_addr};
+use crate::file::{Problems, Table};
+use crate::model::*;
+use std::net::SocketAddr;
+
+/// `[server]`.
+pub(super) fn server(p: &mut Problems<'_>, mut t: Table<'_>) -> ServerSettings {
+    let threads = t.integer_in("threads", 1..=1024, p).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let grace_period = or_default(t.duration("grace_period", p), defaults::GRACE_PERIOD);
+    let drain_timeout = or_default(t.duration("drain_timeout", p), defaults::DRAIN_TIMEOUT);
+    let access_log = match t.string("access_log", p) {
+        None => AccessLog::Stdout,
+        Some(s) => match s.get_ref().as_str() {
+            "stdout" => AccessLog::Stdout,
+            "off" => AccessLog::Off,
+            path => AccessLog::File(super::resolve_path(p, path)),
+        },
+    };
+    let keepalive_timeout = keepalive_timeout(p, &mut t);
+    t.finish(p);
+    ServerSettings {
+        threads,
+        grace_period,
+        drain_timeout,
+        access_log,
+        keepalive_timeout,
+    }
+}
+
+/// Must stay below the NLB's fixed idle timeout, or the NLB drops connections we
+/// still consider open.
+fn keepalive_timeout(p: &mut Problems<'_>, t: &mut Table<'_>) -> std::time::Duration {
+    let Some(k) = t.duration("keepalive_timeout", p) else {
+        return defaults::KEEPALIVE_TIMEOUT;
+    };
+    let d = *k.get_ref();
+    if d.is_zero() || d >= defaults::NLB_IDLE_TIMEOUT {
+        p.add(
+            &k.span(),
+            "server.keepalive_timeout must be above 0 and below the NLB's 350s idle timeout",
+        );
+    }
+    d
+}
+
+/// `[admin]`.
+pub(super) fn admin(p: &mut Problems<'_>, mut t: Table<'_>) -> AdminSettings {
+    let default = || {
+        defaults::ADMIN_LISTEN
+            .parse()
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 9901)))
+    };
+    let listen = t
+        .string("listen", p)
+        .and_then(|s| socket_addr(p, &s, "admin.listen"))
+        .unwrap_or_else(default);
+    t.finish(p);
+    AdminSettings { listen }
+}
+
+/// `[limits]`.
+pub(super) fn limits(p: &mut Problems<'_>, mut t: Table<'_>) -> Limits {
+    let header_timeout = t.duration("header_timeout", p);
+    let handshake_timeout = t.duration("handshake_timeout", p);
+    let limits = Limits {
+        max_request_body_bytes: t
+            .integer_in("max_request_body_bytes", 0..=i64::MAX, p)
+            .unwrap_or(defaults::MAX_REQUEST_BODY_BYTES),
+        header_timeout: positive(
+            p,
+            header_timeout,
+            "limits.header_timeout",
+            defaults::HEADER_TIMEOUT,
+        ),
+        handshake_timeout: positive(
+            p,
+            handshake_timeout,
+            "limits.handshake_timeout",
+            defaults::HANDSHAKE_TIMEOUT,
+        ),
+        max_connections: t
+            .integer_in("max_connections", 0..=10_000_000, p)
+            .unwrap_or(defaults::MAX_CONNECTIONS),
+        max_connections_per_ip: t
+            .integer_in("max_connections_per_ip", 0..=10_000_000, p)
+            .unwrap_or(defaults::MAX_CONNECTIONS_PER_IP),
+        h2_max_concurrent_streams: t
+            .integer_in("h2_max_concurrent_streams", 1..=10_000, p)
+            .unwrap_or(defaults::H2_MAX_CONCURRENT_STREAMS),
+    };
+    t.finish(p);
+    limits
+}
