@@ -12,6 +12,10 @@ use std::time::{Duration, Instant, SystemTime};
 /// How long an address that refused a connection is passed over.
 const PENALTY: Duration = Duration::from_secs(10);
 
+/// The `result` label values of `staticedge_dns_lookups_total`.
+const LOOKUP_OK: &str = "ok";
+const LOOKUP_ERROR: &str = "error";
+
 /// The last good answer and when it arrived.
 #[derive(Debug)]
 struct Current {
@@ -71,7 +75,9 @@ pub struct UpstreamSnapshot {
 }
 
 impl UpstreamAddrs {
-    /// A fresh upstream. An IP address upstream is resolved from the start.
+    /// A fresh upstream. An IP address upstream is resolved from the start; a
+    /// name-based one has its DNS lookup counters exported at 0 from now on, so
+    /// dashboards and `absent()` alerts see the series before the first lookup.
     pub fn new(upstream: Upstream) -> Self {
         let current = match &upstream.address {
             UpstreamAddress::Ip(addr) => Some(Arc::new(Current {
@@ -84,14 +90,31 @@ impl UpstreamAddrs {
             })),
             UpstreamAddress::Name { .. } => None,
         };
-        UpstreamAddrs {
+        let addrs = UpstreamAddrs {
             upstream,
             current: ArcSwapOption::new(current),
             trouble: Mutex::new(Trouble::default()),
-            next: AtomicUsize::new(fastrand_seed()),
+            // A random start spreads the fleet's first requests over the addresses
+            // instead of every instance beginning with the same one.
+            next: AtomicUsize::new(fastrand::usize(..)),
             penalties: Mutex::new(Vec::new()),
             any_penalty: AtomicBool::new(false),
+        };
+        if let UpstreamAddress::Name { .. } = addrs.upstream.address {
+            for result in [LOOKUP_OK, LOOKUP_ERROR] {
+                addrs.count_lookups(result, 0);
+            }
         }
+        addrs
+    }
+
+    /// Adds `lookups` to this upstream's `staticedge_dns_lookups_total{result}`;
+    /// adding 0 creates the series at 0.
+    fn count_lookups(&self, result: &str, lookups: u64) {
+        METRICS
+            .dns_lookups
+            .with_label_values(&[self.upstream.name.as_str(), result])
+            .inc_by(lookups);
     }
 
     /// Takes over `old`'s last good answer when it followed the same address (a
@@ -118,7 +141,8 @@ impl UpstreamAddrs {
         if n == 0 {
             return None;
         }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        // Reduced first: the counter starts anywhere in usize and must not overflow.
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let penalized = self.penalized();
         let candidates = (0..n).map(|i| addrs[(start + i) % n]);
         let mut fallback = None;
@@ -162,10 +186,7 @@ impl UpstreamAddrs {
 
     /// Stores a good answer; returns true when the address set changed.
     pub fn store_answer(&self, answer: Answer) -> bool {
-        METRICS
-            .dns_lookups
-            .with_label_values(&[self.upstream.name.as_str(), "ok"])
-            .inc();
+        self.count_lookups(LOOKUP_OK, 1);
         let changed = self
             .current
             .load()
@@ -184,10 +205,7 @@ impl UpstreamAddrs {
     /// Records a failed lookup; the current answer (if any) stays. Returns true when
     /// this is the first failure after a success (for logging a change of state once).
     pub fn store_error(&self, error: String) -> bool {
-        METRICS
-            .dns_lookups
-            .with_label_values(&[self.upstream.name.as_str(), "error"])
-            .inc();
+        self.count_lookups(LOOKUP_ERROR, 1);
         let now = SystemTime::now();
         let mut t = self.trouble.lock().unwrap_or_else(|e| e.into_inner());
         t.last_error = Some(error);
@@ -294,11 +312,6 @@ impl UpstreamAddrs {
     }
 }
 
-fn fastrand_seed() -> usize {
-    // Spread instances' round-robin starting points; no security property needed.
-    std::process::id() as usize
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +373,96 @@ mod tests {
         assert_eq!(s.last_error.as_deref(), Some("SERVFAIL"));
         u.store_answer(answer(&["127.0.0.3:8000"]));
         assert!(u.snapshot().stale_since.is_none());
+    }
+
+    /// The `staticedge_dns_lookups_total` series of `upstream` in the default
+    /// registry, as (result, value), sorted.
+    fn exported_lookup_counts(upstream: &str) -> Vec<(String, f64)> {
+        let mut found: Vec<(String, f64)> = prometheus::gather()
+            .iter()
+            .filter(|family| family.name() == "staticedge_dns_lookups_total")
+            .flat_map(|family| family.get_metric().iter())
+            .filter(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == "upstream" && l.value() == upstream)
+            })
+            .map(|m| {
+                let result = m
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == "result")
+                    .map(|l| l.value().to_string())
+                    .unwrap_or_default();
+                (result, m.get_counter().value())
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    }
+
+    #[test]
+    fn name_upstreams_export_their_lookup_counters_at_zero_from_the_start() {
+        // Names of their own: other tests count lookups in the same registry.
+        let named =
+            Upstream::with_defaults("zero-start-named", "app.example.test:80").expect("valid");
+        let fixed = Upstream::with_defaults("zero-start-fixed", "127.0.0.9:80").expect("valid");
+        let named = UpstreamAddrs::new(named);
+        let _fixed = UpstreamAddrs::new(fixed);
+        let zero = vec![("error".to_string(), 0.0), ("ok".to_string(), 0.0)];
+        assert_eq!(exported_lookup_counts("zero-start-named"), zero);
+        assert_eq!(
+            exported_lookup_counts("zero-start-fixed"),
+            vec![],
+            "a fixed address is never looked up"
+        );
+        named.store_answer(answer(&["127.0.0.2:80"]));
+        named.store_error("SERVFAIL".into());
+        named.store_error("SERVFAIL".into());
+        assert_eq!(
+            exported_lookup_counts("zero-start-named"),
+            vec![("error".to_string(), 2.0), ("ok".to_string(), 1.0)]
+        );
+    }
+
+    #[test]
+    fn round_robin_starts_at_a_random_address() {
+        let addrs = [
+            "127.0.0.2:8000",
+            "127.0.0.3:8000",
+            "127.0.0.4:8000",
+            "127.0.0.5:8000",
+        ];
+        let mut first_picks: Vec<SocketAddr> = (0..32)
+            .filter_map(|_| {
+                let u = UpstreamAddrs::new(upstream());
+                u.store_answer(answer(&addrs));
+                u.select(&[])
+            })
+            .collect();
+        first_picks.sort();
+        first_picks.dedup();
+        // 32 sets starting at the same address by chance: 4^-31.
+        assert!(
+            first_picks.len() > 1,
+            "every set started at {first_picks:?}"
+        );
+    }
+
+    #[test]
+    fn round_robin_does_not_overflow_at_the_end_of_the_counter() {
+        let u = UpstreamAddrs::new(upstream());
+        u.store_answer(answer(&[
+            "127.0.0.2:8000",
+            "127.0.0.3:8000",
+            "127.0.0.4:8000",
+        ]));
+        let tried = [addr("127.0.0.2:8000"), addr("127.0.0.3:8000")];
+        for at_the_end in [usize::MAX - 1, usize::MAX] {
+            u.next.store(at_the_end, Ordering::Relaxed);
+            // Skipping the tried ones walks past the end of the counter.
+            assert_eq!(u.select(&tried), Some(addr("127.0.0.4:8000")));
+        }
     }
 
     #[test]
