@@ -1,4 +1,6 @@
-//! One lookup of one name through hickory-resolver, as a small typed result.
+//! One lookup of one name, as a small typed result: the [`Resolve`] seam the refresh
+//! loop looks names up through, and [`NameResolver`], its hickory-resolver
+//! implementation used in production.
 
 use hickory_resolver::config::{
     LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
@@ -7,6 +9,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
 use staticedge_config::DnsSettings;
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -42,13 +45,30 @@ impl fmt::Display for DnsError {
 
 impl std::error::Error for DnsError {}
 
+/// Looks a name up once. The refresh loop ([`crate::follow_with`]) depends only on
+/// this, so its scheduling can be tested against answers a test scripts in order;
+/// production uses [`NameResolver`].
+pub trait Resolve {
+    /// The addresses of `host` with `port`, sorted and deduplicated, and how long
+    /// they may be used.
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Answer, DnsError>> + Send;
+}
+
+/// `ttl` clamped to the upstream's `[min_ttl, max_ttl]`: when to look again.
+pub(crate) fn clamp_ttl(ttl: Duration, settings: &DnsSettings) -> Duration {
+    ttl.clamp(settings.min_ttl, settings.max_ttl)
+}
+
 /// A resolver for one upstream: its own nameservers (or the system's), TTLs clamped
 /// as configured.
 #[derive(Clone)]
 pub struct NameResolver {
     resolver: TokioResolver,
-    min_ttl: Duration,
-    max_ttl: Duration,
+    settings: DnsSettings,
 }
 
 impl NameResolver {
@@ -80,13 +100,15 @@ impl NameResolver {
             .map_err(|e| DnsError::Setup(e.to_string()))?;
         Ok(NameResolver {
             resolver,
-            min_ttl: settings.min_ttl,
-            max_ttl: settings.max_ttl,
+            settings: settings.clone(),
         })
     }
+}
 
-    /// Looks `host` up once (A and AAAA, following CNAMEs).
-    pub async fn lookup(&self, host: &str, port: u16) -> Result<Answer, DnsError> {
+impl Resolve for NameResolver {
+    /// Looks `host` up once (A and AAAA, following CNAMEs), bypassing the resolver's
+    /// cache so that each scheduled lookup asks the nameservers.
+    async fn lookup(&self, host: &str, port: u16) -> Result<Answer, DnsError> {
         let fqdn = if host.ends_with('.') {
             host.to_string()
         } else {
@@ -109,10 +131,10 @@ impl NameResolver {
         if addrs.is_empty() {
             return Err(DnsError::NoRecords(format!("{host}: empty answer")));
         }
-        let ttl = lookup
-            .valid_until()
-            .saturating_duration_since(started)
-            .clamp(self.min_ttl, self.max_ttl);
+        let ttl = clamp_ttl(
+            lookup.valid_until().saturating_duration_since(started),
+            &self.settings,
+        );
         // The resolver's cache must not answer the next scheduled lookup.
         self.resolver.clear_cache();
         Ok(Answer { addrs, ttl })
