@@ -1,21 +1,22 @@
 """Fixtures for staticedge's end-to-end tests (see harness/ for the pieces).
 
-Markers: core (issue 2), dns (issue 3), lifecycle (issue 4); select with `-m dns` etc.
-The binary comes from $STATICEDGE_BIN (default: target/debug/staticedge); a missing binary
-is an error, never a skip.
+Markers are declared in pytest.ini; select with `-m dns` etc. The binary comes from
+$STATICEDGE_BIN (default: target/debug/staticedge); a missing binary is an error, never a skip.
 
 Fixtures:
   workdir          a fresh directory per test under tests/artifacts/e2e/<test>/ (logs, configs)
+  session_dir      this pytest session's own directory (tests/artifacts/e2e/_session-<pid>/)
   staticedge_bin   path of the binary
   ca               session test CA (ca.cert_path for --cacert); ca.issue(dir, stem, names, ...)
   stack            per-test registry: stack.add(obj) -> obj; every obj.stop() runs at teardown
                    (LIFO, also on failure), and their log tails are printed when a test fails
-  make_proxy(cfg, name=..)         -> harness.proxy.Proxy (not started)
+  new_proxy(name="staticedge")     -> harness.proxy.ProxyBuilder; .run() -> started Proxy
   make_app(colour, ip=None, port=None) -> started harness.upstreams.EbApp (gunicorn)
   make_tiny(ips, port)             -> started harness.upstreams.TinyServers
+  make_body_sink()                 -> started harness.upstreams.BodySink
   make_bind(**kw)                  -> started harness.dnsserver.Bind
   make_haproxy(frontend, backends) -> started harness.haproxy.HAProxy
-  shared_app       session-scoped ebapp "blue" (core tests only: never stop it)
+  shared_app       session-scoped ebapp "blue" (never stop it; tell requests apart by path or Host)
   shared_dns       session-scoped BIND: EB_HOST -> CNAME -> A shared_app's address
 """
 from __future__ import annotations
@@ -35,17 +36,10 @@ from harness.certs import CA  # noqa: E402
 from harness.dnsserver import Bind  # noqa: E402
 from harness.haproxy import HAProxy  # noqa: E402
 from harness.paths import ARTIFACTS, EB_HOST, REPO  # noqa: E402
-from harness.proxy import Proxy  # noqa: E402
-from harness.upstreams import EbApp, TinyServers  # noqa: E402
+from harness.proxy import ProxyBuilder  # noqa: E402
+from harness.upstreams import BodySink, EbApp, TinyServers  # noqa: E402
 
 E2E_ARTIFACTS = ARTIFACTS / "e2e"
-
-
-def pytest_configure(config):
-    for m, what in (("core", "issue 2: TLS, routing, headers, CLI"),
-                    ("dns", "issue 3: DNS re-resolution, stale answers, blue/green"),
-                    ("lifecycle", "issue 4: NLB contract, drain, reload (HAProxy as the NLB)")):
-        config.addinivalue_line("markers", f"{m}: {what}")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -72,7 +66,14 @@ def staticedge_bin() -> Path:
 
 @pytest.fixture(scope="session")
 def session_dir() -> Path:
-    d = E2E_ARTIFACTS / "_session"
+    """This session's own directory (session CA, shared app and DNS): a second pytest
+    session started meanwhile makes its own instead of wiping this one. Directories of
+    sessions whose process is gone are removed."""
+    for old in E2E_ARTIFACTS.glob("_session*"):
+        pid = old.name.rpartition("-")[2]
+        if not (pid.isdigit() and procs.alive(int(pid))):
+            shutil.rmtree(old, ignore_errors=True)
+    d = E2E_ARTIFACTS / f"_session-{os.getpid()}"
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     return d
@@ -134,10 +135,13 @@ def stack(request):
 
 
 @pytest.fixture
-def make_proxy(stack, staticedge_bin, workdir):
-    def make(config, name: str = "staticedge", **kw) -> Proxy:
-        return stack.add(Proxy(staticedge_bin, workdir, config, name=name, **kw))
-    return make
+def new_proxy(stack, staticedge_bin, workdir, ca):
+    """A ProxyBuilder per call; the proxy it starts trusts and is issued from the session CA
+    (unless told otherwise) and is stopped at teardown."""
+    def new(name: str = "staticedge") -> ProxyBuilder:
+        return ProxyBuilder(staticedge_bin, workdir, name=name, trust=ca.cert_path,
+                            issue=lambda stem, names: ca.issue(workdir, stem, names), register=stack.add)
+    return new
 
 
 @pytest.fixture
@@ -154,6 +158,13 @@ def make_app(stack, workdir):
 def make_tiny(stack, workdir):
     def make(ips, port: int, name: str = "tiny") -> TinyServers:
         return stack.add(TinyServers(workdir, ips, port, name=name)).start()
+    return make
+
+
+@pytest.fixture
+def make_body_sink(stack, workdir):
+    def make() -> BodySink:
+        return stack.add(BodySink(workdir)).start()
     return make
 
 

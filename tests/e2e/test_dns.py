@@ -1,5 +1,7 @@
-"""Issue 3, end to end: the proxy follows an Elastic Beanstalk name (CNAME chain to A
-records with TTL 5 s) served by a real BIND, under load, with zero failed requests.
+"""The proxy follows an Elastic Beanstalk name (a CNAME chain to A records with TTL 5 s)
+served by a real BIND, end to end and under load, with zero failed requests: blue/green
+swap, scale out and in, a 30 s DNS outage, NXDOMAIN at start, a 30-record answer over TCP,
+a dead address still in DNS.
 
 Measured numbers are printed and appended to tests/artifacts/e2e-summary.jsonl."""
 from __future__ import annotations
@@ -10,10 +12,9 @@ import time
 import pytest
 
 from harness import net, report
-from harness.edge import dns_upstream, new_edge
 from harness.load import Load
 from harness.paths import CUSTOM_HOST, EB_HOST
-from harness.proxy import run_cli
+from harness.proxy import Proxy, dns_followed, run_cli
 
 pytestmark = pytest.mark.dns
 
@@ -26,8 +27,14 @@ ELB = "awseb-e-scale003-1234567890.us-east-1.elb.amazonaws.com"
 
 
 @pytest.fixture
-def leaf(ca, workdir):
-    return ca.issue(workdir, "edge", [CUSTOM_HOST])
+def follow_name(new_proxy):
+    """Starts a proxy whose one route goes to EB_HOST:port, looked up through `dns`."""
+    def start(dns, port: int, wait: str = "ready") -> Proxy:
+        return (new_proxy()
+                .upstream("eb-prod", f"{EB_HOST}:{port}", **dns_followed(dns.nameserver))
+                .route("eb-prod", host_header="upstream")
+                .run(wait=wait))
+    return start
 
 
 def sleep_until(t: float) -> None:
@@ -40,7 +47,7 @@ def assert_no_failures(load: Load, what: str) -> None:
     assert s["failed"] == 0, f"{what}: {s['failed']} of {s['total']} requests failed:\n{load.fail_detail()}\n{s}"
 
 
-def test_blue_green_cname_swap(make_app, make_bind, make_proxy, leaf, ca):
+def test_blue_green_cname_swap(make_app, make_bind, follow_name, ca):
     blue_ip, green_ip = net.loopback_addrs(2)
     port = net.free_port(blue_ip, green_ip)
     blue = make_app("blue", blue_ip, port)
@@ -49,9 +56,9 @@ def test_blue_green_cname_swap(make_app, make_bind, make_proxy, leaf, ca):
     dns.set_a(ELB_BLUE, [blue_ip], ttl=TTL)
     dns.set_a(ELB_GREEN, [green_ip], ttl=TTL)
     dns.set_cname(EB_HOST, ELB_BLUE, ttl=TTL)
-    edge = new_edge(make_proxy, leaf, ca.cert_path, upstreams={"eb-prod": dns_upstream(port, dns.nameserver)})
+    p = follow_name(dns, port)
 
-    with Load(edge.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=80, workers=8, max_requests=4000,
+    with Load(p.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=80, workers=8, max_requests=4000,
               max_seconds=45) as load:
         net.wait_until(lambda: load.served_by().get("blue", 0) >= 100, 15, what="100 requests on blue")
         t_swap = time.monotonic()
@@ -75,7 +82,7 @@ def test_blue_green_cname_swap(make_app, make_bind, make_proxy, leaf, ca):
     assert load.served_by(since=t_stop_blue).get("green", 0) > 50
 
 
-def test_scale_out_and_in(make_tiny, make_bind, make_proxy, leaf, ca):
+def test_scale_out_and_in(make_tiny, make_bind, follow_name, ca):
     a = net.loopback_addrs(4)
     port = net.free_port(*a)
     old = make_tiny(a[:2], port, name="tiny-old")
@@ -83,9 +90,9 @@ def test_scale_out_and_in(make_tiny, make_bind, make_proxy, leaf, ca):
     dns = make_bind()
     dns.set_a(ELB, a[:2], ttl=TTL)
     dns.set_cname(EB_HOST, ELB, ttl=TTL)
-    edge = new_edge(make_proxy, leaf, ca.cert_path, upstreams={"eb-prod": dns_upstream(port, dns.nameserver)})
+    p = follow_name(dns, port)
 
-    with Load(edge.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=80, workers=8, max_requests=5000,
+    with Load(p.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=80, workers=8, max_requests=5000,
               max_seconds=45) as load:
         net.wait_until(lambda: sum(load.served_by().values()) >= 100, 15, what="warm-up")
         t_out = time.monotonic()
@@ -116,18 +123,17 @@ def test_scale_out_and_in(make_tiny, make_bind, make_proxy, leaf, ca):
 
 
 @pytest.mark.timeout(240)
-def test_dns_outage_30s(make_tiny, make_bind, make_proxy, leaf, ca):
+def test_dns_outage_30s(make_tiny, make_bind, follow_name, ca):
     a1, a2 = net.loopback_addrs(2)
     port = net.free_port(a1, a2)
     make_tiny([a1, a2], port)
     dns = make_bind()
     dns.set_a(ELB, [a1], ttl=TTL)
     dns.set_cname(EB_HOST, ELB, ttl=TTL)
-    edge = new_edge(make_proxy, leaf, ca.cert_path, upstreams={"eb-prod": dns_upstream(port, dns.nameserver)})
-    p = edge.proxy
+    p = follow_name(dns, port)
     readyz_bad = []
     mid_status = None
-    with Load(edge.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=60, workers=6, max_requests=6000,
+    with Load(p.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=60, workers=6, max_requests=6000,
               max_seconds=90) as load:
         net.wait_until(lambda: sum(load.served_by().values()) >= 60, 15, what="warm-up")
         t_down = time.monotonic()
@@ -161,14 +167,12 @@ def test_dns_outage_30s(make_tiny, make_bind, make_proxy, leaf, ca):
     assert late_a1 == 0, f"a1 (gone from DNS) got {late_a1} requests after a2 took over"
 
 
-def test_nxdomain_at_start_then_appears(make_tiny, make_bind, make_proxy, leaf, ca):
+def test_nxdomain_at_start_then_appears(make_tiny, make_bind, follow_name):
     a1 = net.loopback_addr()
     port = net.free_port(a1)
     make_tiny([a1], port)
     dns = make_bind(negative_ttl=TTL)
-    edge = new_edge(make_proxy, leaf, ca.cert_path, wait="healthz",
-                    upstreams={"eb-prod": dns_upstream(port, dns.nameserver)})
-    p = edge.proxy
+    p = follow_name(dns, port, wait="healthz")
 
     def unready_reasons():
         code, body = p.readyz()
@@ -177,7 +181,7 @@ def test_nxdomain_at_start_then_appears(make_tiny, make_bind, make_proxy, leaf, 
     print("readyz while unresolved:", code, body)
     assert body.get("ready") is False
     assert any("eb-prod" in r and "resolved" in r.lower() for r in body["reasons"]), body
-    r = edge.get()
+    r = p.get()
     print("request while unresolved:", r.status, r.text[:200])
     assert r.status == 503 and "eb-prod" in r.text
     time.sleep(1)
@@ -187,7 +191,7 @@ def test_nxdomain_at_start_then_appears(make_tiny, make_bind, make_proxy, leaf, 
 
     def works():
         try:
-            return edge.get(timeout=3).status == 200
+            return p.get(timeout=3).status == 200
         except OSError:
             return False
     net.wait_until(works, SWITCH_LIMIT + 5, interval=0.2, what="requests succeed after the record appears")
@@ -197,7 +201,7 @@ def test_nxdomain_at_start_then_appears(make_tiny, make_bind, make_proxy, leaf, 
     assert took <= SWITCH_LIMIT, f"first success {took:.2f}s after the record appeared"
 
 
-def test_large_answer_30_records_tcp_fallback(make_tiny, make_bind, make_proxy, leaf, ca, staticedge_bin):
+def test_large_answer_30_records_tcp_fallback(make_tiny, make_bind, follow_name, ca, staticedge_bin):
     ips = [f"127.0.1.{i}" for i in range(1, 31)]
     port = net.free_port(*ips)
     make_tiny(ips, port, name="tiny-30")
@@ -206,9 +210,9 @@ def test_large_answer_30_records_tcp_fallback(make_tiny, make_bind, make_proxy, 
     dns.set_cname(EB_HOST, ELB, ttl=TTL)
     udp = dns.query(EB_HOST, "A", payload=4096)
     assert udp.flags & 0x0200, "the answer must not fit in UDP (TC set), so the proxy needs TCP"
-    edge = new_edge(make_proxy, leaf, ca.cert_path, upstreams={"eb-prod": dns_upstream(port, dns.nameserver)})
-    st = edge.proxy.upstream_status("eb-prod")
-    with Load(edge.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=100, workers=8, max_requests=600,
+    p = follow_name(dns, port)
+    st = p.upstream_status("eb-prod")
+    with Load(p.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=100, workers=8, max_requests=600,
               max_seconds=30) as load:
         load.wait_done(40)
     s = load.summary()
@@ -218,7 +222,7 @@ def test_large_answer_30_records_tcp_fallback(make_tiny, make_bind, make_proxy, 
     missing = set(ips) - set(s["served_by"])
     assert not missing, f"addresses that got no request: {sorted(missing)}; counts {s['served_by']}"
     # `staticedge check --resolve` resolves it too and prints every address and a TTL
-    c = run_cli(staticedge_bin, "check", "--config", edge.proxy.config_path, "--resolve")
+    c = run_cli(staticedge_bin, "check", "--config", p.config_path, "--resolve")
     out = c.stdout + c.stderr
     print(out)
     assert c.returncode == 0, out
@@ -226,19 +230,19 @@ def test_large_answer_30_records_tcp_fallback(make_tiny, make_bind, make_proxy, 
     assert re.search(r"ttl", out, re.I), "check --resolve must print TTLs"
 
 
-def test_dead_address_still_in_dns(make_tiny, make_bind, make_proxy, leaf, ca):
+def test_dead_address_still_in_dns(make_tiny, make_bind, follow_name, ca):
     live, dead = net.loopback_addrs(2)
     port = net.free_port(live, dead)
     make_tiny([live], port)                  # nothing listens on `dead`: connections are refused
     dns = make_bind()
     dns.set_a(ELB, [live, dead], ttl=TTL)
     dns.set_cname(EB_HOST, ELB, ttl=TTL)
-    edge = new_edge(make_proxy, leaf, ca.cert_path, upstreams={"eb-prod": dns_upstream(port, dns.nameserver)})
-    with Load(edge.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=50, workers=4, max_requests=200,
+    p = follow_name(dns, port)
+    with Load(p.at, host=CUSTOM_HOST, ca=ca.cert_path, rate=50, workers=4, max_requests=200,
               max_seconds=20) as load:
         load.wait_done(30)
     s = load.summary()
-    code, _ = edge.proxy.readyz()
+    code, _ = p.readyz()
     report.record("dns.dead_address", readyz=code, **s)
     assert_no_failures(load, "one dead address")
     assert s["total"] == 200

@@ -1,4 +1,4 @@
-"""Issue 4, end to end: the NLB contract with HAProxy (mode tcp, httpchk /readyz,
+"""The NLB contract, end to end, with HAProxy (mode tcp, httpchk /readyz,
 inter 1s fall 2 rise 2) standing in for the NLB in front of staticedge instances, and
 the Django app behind them. Load is >= 50 req/s, bounded, over fresh and reused
 connections. Measured numbers go to tests/artifacts/e2e-summary.jsonl."""
@@ -16,7 +16,7 @@ from harness.certs import serial_of_der
 from harness.haproxy import Backend
 from harness.load import Load
 from harness.paths import CUSTOM_HOST, EB_HOST
-from harness.proxy import edge_config
+from harness.proxy import ProxyBuilder
 
 pytestmark = pytest.mark.lifecycle
 
@@ -31,24 +31,21 @@ def app_upstream(app, **extra) -> dict:
     return u
 
 
-def instance_config(ip, port, admin, leaf, upstreams, routes=None, server=None) -> dict:
-    if routes is None:
-        routes = [{"hosts": [CUSTOM_HOST], "upstream": "app", "host_header": "preserve"}]
-    srv = {"grace_period": f"{GRACE}s", "drain_timeout": f"{DRAIN}s"}
-    srv.update(server or {})
-    return edge_config(listen=[(ip, port)], admin=admin, certs=[leaf], routes=routes, upstreams=upstreams,
-                       server=srv)
-
-
-def new_instance(make_proxy, name, leaf, upstreams, **kw):
-    ip = net.loopback_addr()
-    port = net.free_port(ip)
-    admin = ("127.0.0.1", net.free_port())
-    return make_proxy(instance_config(ip, port, admin, leaf, upstreams, **kw), name=name)
+def instance(new_proxy, name: str, leaf, upstreams: dict, *, routes=None, server=None) -> ProxyBuilder:
+    """One fleet instance (not started): `leaf`, `upstreams` {name: settings with "address"},
+    `routes` (default: CUSTOM_HOST to "app", Host preserved), grace and drain of the roll tests."""
+    b = new_proxy(name).certificate(leaf).server(grace_period=f"{GRACE}s", drain_timeout=f"{DRAIN}s")
+    b.server(**(server or {}))
+    for up, settings in upstreams.items():
+        b.upstream(up, **settings)
+    for r in routes or [{"hosts": [CUSTOM_HOST], "upstream": "app", "host_header": "preserve"}]:
+        r = dict(r)
+        b.route(r.pop("upstream"), **r)
+    return b
 
 
 def backend_of(p, extra="") -> Backend:
-    return Backend(p.name, p.listener(), p.admin, extra)
+    return Backend(p.name, p.at, p.admin, extra)
 
 
 def frontend():
@@ -79,12 +76,12 @@ def no_failures(load: Load, what: str):
 
 # -- admin endpoints -----------------------------------------------------------------------
 
-def test_admin_endpoints(make_app, make_proxy, ca, workdir):
+def test_admin_endpoints(make_app, new_proxy, ca, workdir):
     """The admin port: /healthz, /readyz, /metrics, /status with the agreed keys; any Host;
     Content-Length and keep-alive."""
     app = make_app("blue")
     leaf = ca.issue(workdir, "edge", [CUSTOM_HOST], serial=0x5151)
-    p = new_instance(make_proxy, "p1", leaf, {"app": app_upstream(app)}).start()
+    p = instance(new_proxy, "p1", leaf, {"app": app_upstream(app)}).run()
     c = httpc.Conn(p.admin, tls=False)
     try:
         for path, host in (("/healthz", "healthcheck"), ("/readyz", "10.0.0.1:9901"), ("/metrics", "x"),
@@ -112,19 +109,19 @@ def test_admin_endpoints(make_app, make_proxy, ca, workdir):
     (cert,) = st["certificates"]
     assert CUSTOM_HOST in cert["names"] and serial_is(cert["serial"], 0x5151) and cert["days_left"] >= 9
     (lst,) = st["listeners"]
-    assert lst["listen"] == "%s:%d" % p.listener() and lst["tls"] is True
+    assert lst["listen"] == "%s:%d" % p.at and lst["tls"] is True
     assert lst.get("accepting") is True, f"listeners[].accepting expected: {lst}"
 
 
 # -- rolling replacement -----------------------------------------------------------------
 
 @pytest.mark.timeout(240)
-def test_rolling_replacement_zero_failures(make_app, make_proxy, make_haproxy, ca, workdir):
+def test_rolling_replacement_zero_failures(make_app, new_proxy, make_haproxy, ca, workdir):
     app = make_app("blue")
     leaf = ca.issue(workdir, "edge", [CUSTOM_HOST])
     ups = {"app": app_upstream(app)}
-    p1 = new_instance(make_proxy, "p1", leaf, ups).start()
-    p2 = new_instance(make_proxy, "p2", leaf, ups).start()
+    p1 = instance(new_proxy, "p1", leaf, ups).run()
+    p2 = instance(new_proxy, "p2", leaf, ups).run()
     lb = make_haproxy(frontend(), [backend_of(p1), backend_of(p2)])
     for p in (p1, p2):
         lb.wait_status(p.name, "UP", 10)
@@ -136,7 +133,7 @@ def test_rolling_replacement_zero_failures(make_app, make_proxy, make_haproxy, c
             t_term = time.monotonic()
             p.signal(signal.SIGTERM)
             down_after = lb.wait_status(p.name, "DOWN", GRACE + 2)
-            accepting = p.running() and net.tcp_connectable(*p.listener())
+            accepting = p.running() and net.tcp_connectable(*p.at)
             try:
                 rc = p.wait_exit(GRACE + DRAIN + 5)
             except TimeoutError:
@@ -161,7 +158,7 @@ def test_rolling_replacement_zero_failures(make_app, make_proxy, make_haproxy, c
 
 # -- reload ------------------------------------------------------------------------------
 
-def test_reload_under_load_route_and_certificate(make_app, make_proxy, make_haproxy, ca, workdir):
+def test_reload_under_load_route_and_certificate(make_app, new_proxy, make_haproxy, ca, workdir):
     blue, green = make_app("blue"), make_app("green")
     names = [CUSTOM_HOST, CHANGED]
     v1_leaf = ca.issue(workdir, "v1", names, serial=1111)
@@ -170,12 +167,12 @@ def test_reload_under_load_route_and_certificate(make_app, make_proxy, make_hapr
     ups = {"blue": app_upstream(blue), "green": app_upstream(green)}
     routes_v1 = [{"hosts": [CUSTOM_HOST], "upstream": "blue", "host_header": "preserve"},
                  {"hosts": [CHANGED], "upstream": "blue", "host_header": EB_HOST}]
-    p = new_instance(make_proxy, "p1", live, ups, routes=routes_v1).start()
+    p = instance(new_proxy, "p1", live, ups, routes=routes_v1).run()
     lb = make_haproxy(frontend(), [backend_of(p)])
     lb.wait_status("p1", "UP", 10)
-    at = p.listener()
+    at = p.at
     assert handshake_serial(at, CUSTOM_HOST, ca.cert_path) == 1111
-    assert httpc.request(at, "/whoami", host=CHANGED, ca=ca.cert_path).header("x-served-by") == "blue"
+    assert p.get(host=CHANGED).header("x-served-by") == "blue"
     hash_before = p.status()["config"]["hash"]
 
     with Load(lb.frontend, host=CUSTOM_HOST, ca=ca.cert_path, rate=80, workers=8, max_requests=3000,
@@ -190,7 +187,7 @@ def test_reload_under_load_route_and_certificate(make_app, make_proxy, make_hapr
         net.wait_until(lambda: handshake_serial(at, CUSTOM_HOST, ca.cert_path) == 2222, 5,
                        what="new handshakes get the rotated certificate")
         t_cert = time.monotonic() - t_hup
-        net.wait_until(lambda: httpc.request(at, "/whoami", host=CHANGED, ca=ca.cert_path)
+        net.wait_until(lambda: p.get(host=CHANGED)
                        .header("x-served-by") == "green", 5, what="changed route goes to green")
         t_route = time.monotonic() - t_hup
         time.sleep(3)
@@ -207,20 +204,20 @@ def test_reload_under_load_route_and_certificate(make_app, make_proxy, make_hapr
     assert any(serial_is(c.get("serial"), 2222) for c in st["certificates"]), st["certificates"]
 
 
-def test_bad_reload_keeps_old_config(make_app, make_proxy, ca, workdir):
+def test_bad_reload_keeps_old_config(make_app, new_proxy, ca, workdir):
     app = make_app("blue")
     leaf = ca.issue(workdir, "edge", [CUSTOM_HOST, CHANGED], serial=3333)
     routes = [{"hosts": [CUSTOM_HOST], "upstream": "app", "host_header": "preserve"},
               {"hosts": [CHANGED], "upstream": "app", "host_header": EB_HOST}]
-    p = new_instance(make_proxy, "p1", leaf, {"app": app_upstream(app)}, routes=routes).start()
-    at = p.listener()
+    p = instance(new_proxy, "p1", leaf, {"app": app_upstream(app)}, routes=routes).run()
+    at = p.at
     good = copy.deepcopy(p.config)
     hash0 = p.status()["config"]["hash"]
 
     def old_config_serves():
         assert p.readyz()[0] == 200
-        assert httpc.request(at, "/whoami", host=CUSTOM_HOST, ca=ca.cert_path).status == 200
-        assert httpc.request(at, "/whoami", host=CHANGED, ca=ca.cert_path).status == 200
+        assert p.get(host=CUSTOM_HOST).status == 200
+        assert p.get(host=CHANGED).status == 200
         assert handshake_serial(at, CUSTOM_HOST, ca.cert_path) == 3333
         assert p.status()["config"]["hash"] == hash0
 
@@ -256,11 +253,10 @@ def test_bad_reload_keeps_old_config(make_app, make_proxy, ca, workdir):
 
 # -- readiness reasons -------------------------------------------------------------------
 
-def test_readyz_names_expired_certificate(make_app, make_proxy, ca, workdir):
+def test_readyz_names_expired_certificate(make_app, new_proxy, ca, workdir):
     app = make_app("blue")
     expired = ca.issue(workdir, "expired", [CUSTOM_HOST], expired=True)
-    p = new_instance(make_proxy, "p1", expired, {"app": app_upstream(app)})
-    p.start(wait="healthz")
+    p = instance(new_proxy, "p1", expired, {"app": app_upstream(app)}).run(wait="healthz")
     code, body = net.wait_until(lambda: (lambda r: r if r[0] == 503 else None)(p.readyz()), 5,
                                 what="/readyz 503")
     print("readyz with an expired certificate:", code, body)
@@ -269,12 +265,11 @@ def test_readyz_names_expired_certificate(make_app, make_proxy, ca, workdir):
     assert p.healthz() == 200
 
 
-def test_readyz_names_draining_and_keeps_serving_in_grace(make_app, make_proxy, ca, workdir):
+def test_readyz_names_draining_and_keeps_serving_in_grace(make_app, new_proxy, ca, workdir):
     app = make_app("blue")
     leaf = ca.issue(workdir, "edge", [CUSTOM_HOST])
-    p = new_instance(make_proxy, "p1", leaf, {"app": app_upstream(app)},
-                     server={"grace_period": "5s", "drain_timeout": "3s"}).start()
-    at = p.listener()
+    p = instance(new_proxy, "p1", leaf, {"app": app_upstream(app)},
+                 server={"grace_period": "5s", "drain_timeout": "3s"}).run()
     t0 = time.monotonic()
     p.signal(signal.SIGTERM)
     code, body = net.wait_until(lambda: (lambda r: r if r[0] == 503 else None)(p.readyz()), 1.0, interval=0.02,
@@ -286,7 +281,7 @@ def test_readyz_names_draining_and_keeps_serving_in_grace(make_app, make_proxy, 
     # keeps serving new connections during the grace period
     served = 0
     while time.monotonic() < t0 + 4:
-        assert httpc.request(at, "/whoami", host=CUSTOM_HOST, ca=ca.cert_path).status == 200
+        assert p.get(host=CUSTOM_HOST).status == 200
         served += 1
         time.sleep(0.25)
     rc = p.wait_exit(5 + 3 + 3)
@@ -298,15 +293,14 @@ def test_readyz_names_draining_and_keeps_serving_in_grace(make_app, make_proxy, 
 # -- start-up gate -----------------------------------------------------------------------
 
 @pytest.mark.timeout(180)
-def test_startup_gate_probe(make_app, make_proxy, make_haproxy, ca, workdir):
+def test_startup_gate_probe(make_app, new_proxy, make_haproxy, ca, workdir):
     app = make_app("blue")
     leaf = ca.issue(workdir, "edge", [CUSTOM_HOST])
     plain_ups = {"app": app_upstream(app)}
     gated_ups = {"app": app_upstream(app, probe={"path": "/health", "host": "rejected.example.test",
                                                   "expect_status": [200], "interval": "1s"})}
-    ok = new_instance(make_proxy, "ok", leaf, plain_ups).start()
-    gate = new_instance(make_proxy, "gate", leaf, gated_ups)
-    gate.start(wait="healthz")
+    ok = instance(new_proxy, "ok", leaf, plain_ups).run()
+    gate = instance(new_proxy, "gate", leaf, gated_ups).run(wait="healthz")
     lb = make_haproxy(frontend(), [backend_of(ok), backend_of(gate)])
     lb.wait_status("ok", "UP", 10)
     lb.wait_status("gate", "DOWN", 10)        # HAProxy starts servers UP; no client traffic before this
@@ -356,19 +350,18 @@ def test_startup_gate_probe(make_app, make_proxy, make_haproxy, ca, workdir):
 
 # -- long request during drain -----------------------------------------------------------
 
-def test_long_request_during_drain_completes(make_app, make_proxy, ca, workdir):
+def test_long_request_during_drain_completes(make_app, new_proxy, ca, workdir):
     app = make_app("blue")
     leaf = ca.issue(workdir, "edge", [CUSTOM_HOST])
     grace, drain = 3, 10
-    p = new_instance(make_proxy, "p1", leaf, {"app": app_upstream(app, read_timeout="30s")},
-                     server={"grace_period": f"{grace}s", "drain_timeout": f"{drain}s"}).start()
-    at = p.listener()
+    p = instance(new_proxy, "p1", leaf, {"app": app_upstream(app, read_timeout="30s")},
+                 server={"grace_period": f"{grace}s", "drain_timeout": f"{drain}s"}).run()
     result = {}
 
     def slow():
         t = time.monotonic()
         try:
-            r = httpc.request(at, "/slow?s=5", host=CUSTOM_HOST, ca=ca.cert_path, timeout=20)
+            r = p.get("/slow?s=5", timeout=20)
             result.update(status=r.status, body=r.text[:200])
         except Exception as e:  # noqa: BLE001
             result.update(error=f"{type(e).__name__}: {e}")
@@ -383,7 +376,7 @@ def test_long_request_during_drain_completes(make_app, make_proxy, ca, workdir):
     time.sleep(0.7 + 1.5)   # grace is over: no new connections now
     late = None
     try:
-        late = httpc.request(at, "/whoami", host=CUSTOM_HOST, ca=ca.cert_path, timeout=3).status
+        late = p.get(host=CUSTOM_HOST, timeout=3).status
     except Exception as e:  # noqa: BLE001
         late = f"{type(e).__name__}"
     th.join(25)

@@ -1,10 +1,13 @@
-"""Issue 5, end to end: what an operator sees of a running staticedge.
+"""What an operator sees of a running staticedge, end to end.
 
 - /metrics, parsed by prometheus_client's text-format parser, moves by exactly the
   traffic sent (200s over HTTP/1.1 and h2, 421s, an upstream's 500s, a connect failure);
 - the JSON access log has one line per request with the right values;
 - an access log on a pipe nobody reads never slows requests down;
 - SIGHUP reopens a file access log (logrotate);
+- the answers staticedge gives itself before a request is parsed (408 for a header too
+  slow, 400 for ambiguous framing) are counted and logged like every other request;
+- the series whose labels are known from the configuration are exported from the start;
 - the admin status page renders in headless Chromium and shows the upstream's current
   address (the screenshot is kept as tests/artifacts/status-page.png).
 
@@ -24,19 +27,15 @@ import socket
 import termios
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness import chromium, httpc, net, png, report
-from harness.certs import Leaf
-from harness.edge import dns_upstream
 from harness.load import Load
-from harness.edge_client import EdgeClient
 from harness.paths import ARTIFACTS, CUSTOM_HOST, EB_HOST
 from harness.promscrape import Scrape
-from harness.proxy import Proxy, edge_config, run_cli
+from harness.proxy import Proxy, ProxyBuilder, dns_followed, run_cli
 from harness.tools import curl
 
 pytestmark = pytest.mark.observability
@@ -51,55 +50,36 @@ ACCESS_FIELDS = ["time", "request_id", "client_ip", "sni", "host", "method", "pa
 TLS13 = ("TLSv1_3", "TLSv1.3")   # docs/observability.md says TLSv1_3
 
 
-# -- the edge under test ---------------------------------------------------------------
-
-@dataclass
-class Obs(EdgeClient):
-    proxy: Proxy
-    ip: str
-    port: int
-    ca_path: Path
-    leaf: Leaf
-    app_addr: str
-    dead_addr: str
-    log_path: Path | None
-
-    def curl_h2(self, path="/whoami", name=CUSTOM_HOST, *extra):
-        """curl --http2; stdout is '<status> <http version>'."""
-        return curl("--http2", "--cacert", self.ca_path, "--resolve", self.resolve(name), "-o", "/dev/null",
-                    "-w", "%{http_code} %{http_version}", *extra, self.url(name, path))
-
-    def scrape(self) -> Scrape:
-        return Scrape.get(self.proxy.admin)
-
+# -- the proxy under test -------------------------------------------------------------
 
 @pytest.fixture
-def start_obs(ca, workdir, make_app, make_proxy):
-    def start(access_log: str = "off", server=None, wait="ready", extra_args=()) -> Obs:
-        app = make_app("blue")
-        dead_ip = net.loopback_addr()
-        dead_addr = f"{dead_ip}:{net.free_port(dead_ip)}"      # nothing listens there
-        ip = net.loopback_addr()
-        port = net.free_port(ip)
-        admin = ("127.0.0.1", net.free_port())
-        leaf = ca.issue(workdir, "obs", CERT_NAMES, serial=5005)
-        routes = [
-            {"hosts": [CUSTOM_HOST], "upstream": "app", "host_header": "preserve"},
-            {"hosts": [CUSTOM_HOST], "path_prefix": "/status", "upstream": "app", "host_header": "preserve"},
-            {"hosts": [DEAD_HOST], "upstream": "dead", "host_header": "upstream"},
-        ]
-        upstreams = {
-            "app": {"address": app.addr, "connect_timeout": "1s", "retries": 0},
-            "dead": {"address": dead_addr, "connect_timeout": "1s", "retries": 0},
-        }
-        srv = {"access_log": access_log}
-        srv.update(server or {})
-        cfg = edge_config(listen=[(ip, port)], admin=admin, certs=[leaf], routes=routes, upstreams=upstreams,
-                          server=srv)
-        p = make_proxy(cfg).start(wait=wait, extra_args=extra_args)
-        log = Path(access_log) if access_log not in ("off", "stdout") else None
-        return Obs(p, ip, port, ca.cert_path, leaf, app.addr, dead_addr, log)
-    return start
+def observed_proxy(ca, workdir, make_app, new_proxy):
+    """A builder per call (not started) for this module's proxy: a live app behind two
+    routes (CUSTOM_HOST, and its /status prefix) and a dead upstream (a loopback port where
+    nothing listens) behind DEAD_HOST, each tried once; the access log off unless set."""
+    app = make_app("blue")
+    dead_ip = net.loopback_addr()
+    dead_addr = f"{dead_ip}:{net.free_port(dead_ip)}"
+    leaf = ca.issue(workdir, "obs", CERT_NAMES, serial=5005)
+
+    def new(name: str = "staticedge") -> ProxyBuilder:
+        return (new_proxy(name).certificate(leaf)
+                .route("app", hosts=[CUSTOM_HOST])
+                .route("app", hosts=[CUSTOM_HOST], path_prefix="/status")
+                .route("dead", hosts=[DEAD_HOST], host_header="upstream")
+                .upstream("app", app.addr, connect_timeout="1s", retries=0)
+                .upstream("dead", dead_addr, connect_timeout="1s", retries=0))
+    return new
+
+
+def upstream_addr(p: Proxy, name: str) -> str:
+    return p.parsed["upstream"][name]["address"]
+
+
+def curl_h2(p: Proxy, path="/whoami", name=CUSTOM_HOST, *extra):
+    """curl --http2 through the proxy; stdout is '<status> <http version>'."""
+    return curl("--http2", "--cacert", p.ca_path, "--resolve", p.resolve(name), "-o", "/dev/null",
+                "-w", "%{http_code} %{http_version}", *extra, p.url(name, path))
 
 
 def version_of(binary) -> str:
@@ -113,7 +93,7 @@ def key(**labels) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in labels.items()))
 
 
-def wait_requests_counted(obs: Obs, before: Scrape, n: int, timeout: float = 5.0) -> Scrape:
+def wait_requests_counted(obs: Proxy, before: Scrape, n: int, timeout: float = 5.0) -> Scrape:
     """Requests are counted in the logging phase, after the response went out: poll
     (bounded) until the scrape shows `n` more, then take one more for stable values."""
     net.wait_until(lambda: obs.scrape().delta(before, "staticedge_requests_total") >= n, timeout,
@@ -123,8 +103,8 @@ def wait_requests_counted(obs: Obs, before: Scrape, n: int, timeout: float = 5.0
 
 # -- 1. metrics ------------------------------------------------------------------------
 
-def test_metrics_move_by_exactly_the_traffic_sent(start_obs, staticedge_bin):
-    obs = start_obs()
+def test_metrics_move_by_exactly_the_traffic_sent(observed_proxy, staticedge_bin):
+    obs = observed_proxy().run()
     before = obs.scrape()
 
     # 5 x 200: four over HTTP/1.1 (http.client offers no ALPN), one over h2 (curl)
@@ -132,7 +112,7 @@ def test_metrics_move_by_exactly_the_traffic_sent(start_obs, staticedge_bin):
         r = obs.get("/whoami")
         assert r.status == 200, (r.status, r.text[:300])
         assert r.tls_version == "TLSv1.3"
-    p = obs.curl_h2("/whoami")
+    p = curl_h2(obs, "/whoami")
     assert p.returncode == 0 and p.stdout.strip() == "200 2", (p.returncode, p.stdout, p.stderr[-500:])
     # 2 x 421: a Host no route knows
     for _ in range(2):
@@ -201,7 +181,7 @@ def test_metrics_move_by_exactly_the_traffic_sent(start_obs, staticedge_bin):
     assert after.value("staticedge_upstream_addresses", upstream="dead") == 1
     assert after.value("staticedge_dns_stale_seconds", upstream="app") == 0
     assert after.series("staticedge_dns_lookups_total", upstream="app") == [], "IP upstreams are never looked up"
-    not_after = obs.leaf.cert.not_valid_after_utc.timestamp()
+    not_after = obs.certificates[0].cert.not_valid_after_utc.timestamp()
     assert after.series("staticedge_certificate_expiry_timestamp_seconds") == [({"name": CUSTOM_HOST}, not_after)]
     assert after.value("staticedge_draining") == 0
     assert after.value("staticedge_ready") == 1
@@ -222,15 +202,15 @@ def test_metrics_move_by_exactly_the_traffic_sent(start_obs, staticedge_bin):
                   rss_mb=round(after.value("process_resident_memory_bytes") / 2**20, 1))
 
 
-def test_readiness_self_check_is_not_counted_as_a_failed_handshake(start_obs):
+def test_readiness_self_check_is_not_counted_as_a_failed_handshake(observed_proxy):
     """/readyz (and every /metrics scrape) dials the TLS listener to prove it accepts.
     That TCP connection is staticedge's own, not a client's: it must not show up in
     staticedge_tls_handshakes_total{result="error"}, or the error series counts the
     NLB's health checks instead of failed client handshakes."""
-    obs = start_obs()
+    obs = observed_proxy().run()
     before = obs.scrape()
     for _ in range(10):
-        code, body = obs.proxy.readyz()
+        code, body = obs.readyz()
         assert code == 200, body
     time.sleep(0.5)
     after = obs.scrape()
@@ -243,13 +223,13 @@ def test_readiness_self_check_is_not_counted_as_a_failed_handshake(start_obs):
     assert after.delta(before, "staticedge_requests_total") == 0
 
 
-def test_failed_handshakes_are_counted_not_logged_and_json_error_log(start_obs):
+def test_failed_handshakes_are_counted_not_logged_and_json_error_log(observed_proxy):
     """Scanners and TCP probes on the TLS port: each is counted in
     staticedge_tls_handshakes_total (a bare TCP connect-and-close as
     result="closed_early", bytes that are not TLS as result="error"), and none becomes
     an error or warning line; with --log-format json every line on standard error is
     one JSON object."""
-    obs = start_obs(extra_args=("--log-format", "json"))
+    obs = observed_proxy().run(extra_args=("--log-format", "json"))
     r = obs.get("/whoami")
     assert r.status == 200
     before = obs.scrape()
@@ -277,7 +257,7 @@ def test_failed_handshakes_are_counted_not_logged_and_json_error_log(start_obs):
     assert after.delta(before, "staticedge_tls_handshakes_total", result="ok") == 0
     r = obs.get("/whoami")
     assert r.status == 200, "still serving after the probes"
-    lines = [l for l in obs.proxy.stderr().splitlines() if l.strip()]
+    lines = [l for l in obs.stderr().splitlines() if l.strip()]
     assert lines, "no log line at all (expected at least `staticedge starting`)"
     records = []
     for l in lines:
@@ -309,9 +289,9 @@ def wait_lines(path: Path, n: int, timeout: float = 5.0) -> list[str]:
     return read_lines(path)
 
 
-def test_access_log_one_json_line_per_request(start_obs, workdir):
+def test_access_log_one_json_line_per_request(observed_proxy, workdir):
     log = workdir / "access.log"
-    obs = start_obs(access_log=str(log))
+    obs = observed_proxy().server(access_log=str(log)).run()
     t_start = dt.datetime.now(dt.timezone.utc)
     sent = {}   # request id -> what we know about it
 
@@ -319,14 +299,14 @@ def test_access_log_one_json_line_per_request(start_obs, workdir):
     r = obs.get("/whoami?probe=1", headers={"X-Request-Id": rid}, source_ip="127.0.0.77")
     assert r.status == 200 and r.header("x-request-id") == rid, (r.status, r.headers)
     sent[rid] = dict(status=200, method="GET", path="/whoami?probe=1", client_ip="127.0.0.77", sni=CUSTOM_HOST,
-                     host=CUSTOM_HOST, route=CUSTOM_HOST, upstream_addr=obs.app_addr, alpn="http/1.1",
+                     host=CUSTOM_HOST, route=CUSTOM_HOST, upstream_addr=upstream_addr(obs, "app"), alpn="http/1.1",
                      bytes_in=0, bytes_out=len(r.body), error=None)
 
     r = obs.get("/whoami")
     gen = r.header("x-request-id")
     assert r.status == 200 and gen and re.fullmatch(r"[0-9a-f]{32}", gen), (r.status, r.headers)
     assert r.json()["x_request_id"] == gen, "the id the app saw is the one returned"
-    sent[gen] = dict(status=200, path="/whoami", route=CUSTOM_HOST, upstream_addr=obs.app_addr,
+    sent[gen] = dict(status=200, path="/whoami", route=CUSTOM_HOST, upstream_addr=upstream_addr(obs, "app"),
                      bytes_out=len(r.body), error=None)
 
     rid_post = f"obs-post-{uuid.uuid4().hex[:12]}"
@@ -335,9 +315,9 @@ def test_access_log_one_json_line_per_request(start_obs, workdir):
     sent[rid_post] = dict(status=200, method="POST", bytes_in=1234, bytes_out=len(r.body), route=CUSTOM_HOST)
 
     rid_h2 = f"obs-h2-{uuid.uuid4().hex[:12]}"
-    p = obs.curl_h2("/whoami", CUSTOM_HOST, "-H", f"X-Request-Id: {rid_h2}")
+    p = curl_h2(obs, "/whoami", CUSTOM_HOST, "-H", f"X-Request-Id: {rid_h2}")
     assert p.stdout.strip() == "200 2", (p.stdout, p.stderr[-500:])
-    sent[rid_h2] = dict(status=200, alpn="h2", sni=CUSTOM_HOST, route=CUSTOM_HOST, upstream_addr=obs.app_addr)
+    sent[rid_h2] = dict(status=200, alpn="h2", sni=CUSTOM_HOST, route=CUSTOM_HOST, upstream_addr=upstream_addr(obs, "app"))
 
     rid_421 = f"obs-421-{uuid.uuid4().hex[:12]}"
     r = obs.get("/whoami", host=UNKNOWN_HOST, headers={"X-Request-Id": rid_421})
@@ -348,12 +328,12 @@ def test_access_log_one_json_line_per_request(start_obs, workdir):
     rid_500 = f"obs-500-{uuid.uuid4().hex[:12]}"
     r = obs.get("/status/500", headers={"X-Request-Id": rid_500})
     assert r.status == 500, (r.status, r.text[:300])
-    sent[rid_500] = dict(status=500, route=STATUS_ROUTE, upstream_addr=obs.app_addr, path="/status/500")
+    sent[rid_500] = dict(status=500, route=STATUS_ROUTE, upstream_addr=upstream_addr(obs, "app"), path="/status/500")
 
     rid_502 = f"obs-502-{uuid.uuid4().hex[:12]}"
     r = obs.get("/whoami", host=DEAD_HOST, headers={"X-Request-Id": rid_502})
     assert r.status == 502, (r.status, r.text[:300])
-    sent[rid_502] = dict(status=502, route=DEAD_HOST, upstream_addr=obs.dead_addr, upstream_ms=None)
+    sent[rid_502] = dict(status=502, route=DEAD_HOST, upstream_addr=upstream_addr(obs, "dead"), upstream_ms=None)
 
     lines = wait_lines(log, len(sent))
     print(f"\naccess log ({len(lines)} lines):\n" + "\n".join(lines))
@@ -397,12 +377,12 @@ def test_access_log_one_json_line_per_request(start_obs, workdir):
 
 
 @pytest.mark.parametrize("dest", ["stdout", "off"])
-def test_access_log_stdout_and_off(start_obs, dest):
+def test_access_log_stdout_and_off(observed_proxy, dest):
     """`stdout` (the default) writes the JSON lines to standard output; `off` writes none,
     and neither drops a line: staticedge_access_log_dropped_total counts lines lost to a
     full queue or a failed write, so with the log off it must stay still (or the
     StaticedgeAccessLogDrops alert of docs/observability.md fires on every request)."""
-    obs = start_obs(access_log=dest)
+    obs = observed_proxy().server(access_log=dest).run()
     before = obs.scrape()
     rids = []
     for i in range(3):
@@ -413,23 +393,23 @@ def test_access_log_stdout_and_off(start_obs, dest):
     after = wait_requests_counted(obs, before, 3)
 
     def logged():
-        return [json.loads(l)["request_id"] for l in obs.proxy.stdout().splitlines() if l.startswith("{")]
+        return [json.loads(l)["request_id"] for l in obs.stdout().splitlines() if l.startswith("{")]
     if dest == "stdout":
         net.wait_until(lambda: len(logged()) >= 3, 5, what="3 access log lines on stdout")
         time.sleep(0.7)
-        assert logged() == rids, obs.proxy.stdout()[-2000:]
+        assert logged() == rids, obs.stdout()[-2000:]
     else:
         time.sleep(1.0)
-        assert logged() == [], obs.proxy.stdout()[-2000:]
+        assert logged() == [], obs.stdout()[-2000:]
     dropped = obs.scrape().delta(before, "staticedge_access_log_dropped_total")
     assert dropped == 0, f"access_log = {dest!r}: staticedge_access_log_dropped_total moved by {dropped} for 3 requests"
     assert after.delta(before, "staticedge_requests_total", code="200") == 3
 
 
-def test_sighup_reopens_a_rotated_access_log(start_obs, workdir):
+def test_sighup_reopens_a_rotated_access_log(observed_proxy, workdir):
     log = workdir / "access.log"
     rotated = workdir / "access.log.1"
-    obs = start_obs(access_log=str(log))
+    obs = observed_proxy().server(access_log=str(log)).run()
 
     def send(tag: str) -> str:
         rid_ = f"rot-{tag}-{uuid.uuid4().hex[:8]}"
@@ -448,7 +428,7 @@ def test_sighup_reopens_a_rotated_access_log(start_obs, workdir):
     assert not log.exists(), "nothing may recreate the log before the reopen"
 
     before = obs.scrape()
-    obs.proxy.reload()                          # SIGHUP, same configuration (postrotate)
+    obs.reload()                          # SIGHUP, same configuration (postrotate)
     net.wait_until(lambda: obs.scrape().delta(before, "staticedge_config_reloads_total", result="ok") == 1, 10,
                    what="the SIGHUP reload counted")
     second = [send("c") for _ in range(3)]
@@ -457,7 +437,7 @@ def test_sighup_reopens_a_rotated_access_log(start_obs, workdir):
     assert ids(log) == second, (ids(log), second)
 
 
-def test_access_log_to_a_pipe_nobody_reads_never_blocks(start_obs, workdir):
+def test_access_log_to_a_pipe_nobody_reads_never_blocks(observed_proxy, workdir):
     """Two ways a pipe is stuck: nobody ever opens it for reading (the writer thread's
     open() blocks), and a reader that opened it but never reads (the pipe buffer fills,
     the writer's write() blocks). Either way every request succeeds, promptly, and the
@@ -472,7 +452,7 @@ def test_access_log_to_a_pipe_nobody_reads_never_blocks(start_obs, workdir):
         try:
             if mode == "stuck-reader":
                 rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)   # opened, never read
-            obs = start_obs(access_log=str(fifo), server={"drain_timeout": "2s"})
+            obs = observed_proxy(f"staticedge-{mode}").server(access_log=str(fifo), drain_timeout="2s").run()
             before = obs.scrape()
             n = 300
             load = Load(obs.at, host=CUSTOM_HOST, ca=obs.ca_path, rate=150, workers=6, max_requests=n,
@@ -501,19 +481,113 @@ def test_access_log_to_a_pipe_nobody_reads_never_blocks(start_obs, workdir):
             assert r.status == 200
             # a stuck log writer must not hold up the stop either
             t0 = time.monotonic()
-            obs.proxy.signal(signal.SIGTERM)
-            rc = obs.proxy.wait_exit(15)
+            obs.signal(signal.SIGTERM)
+            rc = obs.wait_exit(15)
             stop_s = round(time.monotonic() - t0, 2)
             results[mode] = dict(requests=n, seconds=s["seconds"], p99_ms=s["p99_ms"], dropped=dropped,
                                  pipe_pending_bytes=pending, stop_seconds=stop_s, exit_code=rc)
             assert stop_s < 2 + 5, f"SIGTERM took {stop_s}s with drain_timeout 2s"
         finally:
             if obs is not None:
-                obs.proxy.stop()                # by pid (TERM, KILL after 5 s); no-op once exited
+                obs.stop()                # by pid (TERM, KILL after 5 s); no-op once exited
             if rfd is not None:
                 os.close(rfd)
             fifo.unlink(missing_ok=True)
     report.record("observability_access_log_stuck_pipe", **results)
+
+
+# -- 3. answers given before a request is parsed; series known from the start ---------
+
+HEADER_TIMEOUT_S = 1
+
+
+def ambiguous_framing(token: str) -> dict[str, bytes]:
+    """Requests whose body framing two servers could read differently (refused with 400)."""
+    head = f"POST /whoami?t={token} HTTP/1.1\r\nHost: {CUSTOM_HOST}\r\n"
+    return {"cl_and_te": (head + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").encode(),
+            "two_cl": (head + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!").encode()}
+
+
+@pytest.mark.pending_lead
+def test_header_timeout_408_and_framing_400_are_counted_and_logged(observed_proxy, workdir):
+    """staticedge answers 408 to a request header that does not end within
+    limits.header_timeout, and 400 to ambiguous framing, before the request is parsed or
+    routed. Each answer is a request like any other: one access log line with its status
+    (and no route) and one count in staticedge_requests_total{route="", code}."""
+    log = workdir / "access.log"
+    obs = (observed_proxy().server(access_log=str(log)).limits(header_timeout=f"{HEADER_TIMEOUT_S}s").run())
+    before = obs.scrape()
+
+    c = obs.raw()                               # a header that never ends
+    try:
+        c.send(f"GET /whoami?t=slow HTTP/1.1\r\nHost: {CUSTOM_HOST}\r\nX-Slow: ".encode())
+        t0 = time.monotonic()
+        raw = c.read_all(timeout=HEADER_TIMEOUT_S + 4)
+        took = time.monotonic() - t0
+    finally:
+        c.close()
+    assert raw.startswith(b"HTTP/1.1 408 "), raw[:200]
+    assert HEADER_TIMEOUT_S - 0.2 <= took <= HEADER_TIMEOUT_S + 2, took
+    assert c.eof, "the connection is closed after the 408"
+    for name, payload in ambiguous_framing(uuid.uuid4().hex[:8]).items():
+        resp, raw, eof = obs.exchange(payload)
+        assert resp is not None and resp.status == 400 and eof, (name, raw[:300], eof)
+    marker = f"obs-after-{uuid.uuid4().hex[:8]}"   # a normal request, sent last
+    assert obs.get(headers={"X-Request-Id": marker}).status == 200
+
+    def four_counted():
+        return obs.scrape().delta(before, "staticedge_requests_total") >= 4
+    try:
+        net.wait_until(four_counted, 5, interval=0.1, what="4 requests counted")
+        net.wait_until(lambda: len(read_lines(log)) >= 4, 5, interval=0.05, what="4 access log lines")
+    except TimeoutError:
+        pass                                    # the comparisons below say what is missing
+    time.sleep(0.7)                             # the writer flushes at least every 0.5 s: no line missed
+    after = obs.scrape()
+    recs = [json.loads(l) for l in read_lines(log)]
+    print(f"\naccess log ({len(recs)} lines):\n" + "\n".join(json.dumps(r) for r in recs))
+    assert after.moved(before, "staticedge_rejected_requests_total") == {
+        key(reason="header_timeout"): 1, key(reason="bad_framing"): 2}
+    counted = after.moved(before, "staticedge_requests_total")
+    logged = sorted(r["status"] for r in recs)
+    want_counted = {key(code=408, route=""): 1, key(code=400, route=""): 2, key(code=200, route=CUSTOM_HOST): 1}
+    assert (counted, logged) == (want_counted, [200, 400, 400, 408]), \
+        f"staticedge_requests_total moved by {counted}, want {want_counted}; access log statuses {logged}"
+    for rec in recs:
+        missing = [f for f in ACCESS_FIELDS if f not in rec]
+        assert not missing, f"fields missing {missing}: {rec}"
+        if rec["status"] != 200:
+            assert rec["route"] is None and rec["upstream_addr"] is None, rec
+    assert [r["request_id"] for r in recs if r["status"] == 200] == [marker], recs
+
+
+@pytest.mark.pending_lead
+def test_series_known_from_the_configuration_start_at_zero(new_proxy, shared_app, shared_dns):
+    """Right after the start, before any reload or DNS answer is awaited, /metrics already
+    has staticedge_config_reloads_total{result="ok"|"error"} at 0 and
+    staticedge_dns_lookups_total{upstream, result="ok"|"error"} for every upstream given by
+    name (and none for an IP address), so absent()-style alerts and rate() work at once."""
+    p = (new_proxy()
+         .route("eb", host_header="upstream")
+         .upstream("eb", f"{EB_HOST}:{shared_app.port}", dns={"nameservers": [shared_dns.nameserver]})
+         .upstream("missing", f"missing.example.test:{shared_app.port}",
+                   dns={"nameservers": [shared_dns.nameserver]})
+         .upstream("by-ip", shared_app.addr)
+         .run(wait="healthz"))                  # not ready: "missing" never resolves
+    s = p.scrape()
+    print("\n" + "\n".join(l for l in s.text.splitlines()
+                            if l.startswith(("staticedge_config_reloads", "staticedge_dns_lookups"))))
+    absent = []
+    for result in ("ok", "error"):
+        v = s.value("staticedge_config_reloads_total", result=result)
+        if v != 0:
+            absent.append(f'staticedge_config_reloads_total{{result="{result}"}} is {v}, want 0')
+        for upstream in ("eb", "missing"):
+            if s.value("staticedge_dns_lookups_total", upstream=upstream, result=result) is None:
+                absent.append(f'staticedge_dns_lookups_total{{upstream="{upstream}",result="{result}"}}')
+    assert not absent, "series missing right after start:\n" + "\n".join(absent)
+    assert s.series("staticedge_dns_lookups_total", upstream="by-ip") == [], "IP upstreams are never looked up"
+    assert {l["upstream"] for l, _ in s.series("staticedge_dns_lookups_total")} == {"eb", "missing"}
 
 
 # -- 4. status page in headless Chromium -----------------------------------------------
@@ -527,22 +601,19 @@ def chromium_exe():
 
 
 @pytest.mark.timeout(900)   # the first use may install chromium
-def test_status_page_in_headless_chromium(chromium_exe, ca, workdir, make_tiny, make_bind, make_proxy,
+def test_status_page_in_headless_chromium(chromium_exe, ca, workdir, make_tiny, make_bind, new_proxy,
                                           staticedge_bin):
     ip1, ip2 = net.loopback_addrs(2)
     up_port = net.free_port(ip1, ip2)
     make_tiny([ip1, ip2], up_port)
     dns = make_bind()
     dns.set_a(EB_HOST, [ip1], ttl=2)
-    ip = net.loopback_addr()
-    port = net.free_port(ip)
-    admin = ("127.0.0.1", net.free_port())
-    leaf = ca.issue(workdir, "page", [CUSTOM_HOST], serial=5006)
-    cfg = edge_config(listen=[(ip, port)], admin=admin, certs=[leaf],
-                      routes=[{"hosts": [CUSTOM_HOST], "upstream": "eb-prod", "host_header": "upstream"}],
-                      upstreams={"eb-prod": dns_upstream(up_port, dns.nameserver)})
-    p = make_proxy(cfg).start()
-    r = httpc.request((ip, port), "/", host=CUSTOM_HOST, ca=ca.cert_path)
+    p = (new_proxy().certificate(ca.issue(workdir, "page", [CUSTOM_HOST], serial=5006))
+         .upstream("eb-prod", f"{EB_HOST}:{up_port}", **dns_followed(dns.nameserver))
+         .route("eb-prod", host_header="upstream")
+         .run())
+    admin = p.admin
+    r = p.get("/")
     assert r.status == 200 and r.header("x-served-by") == ip1, (r.status, r.headers)
     url = f"http://{admin[0]}:{admin[1]}/"
     addr1, addr2 = f"{ip1}:{up_port}", f"{ip2}:{up_port}"

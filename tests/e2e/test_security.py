@@ -1,4 +1,4 @@
-"""Issue 8, end to end: PROXY protocol v2 (raw client and HAProxy send-proxy-v2), allow-lists
+"""What staticedge refuses, end to end: PROXY protocol v2 (raw client and HAProxy send-proxy-v2), allow-lists
 on the PROXY address, slowloris (slowhttptest, 1,000 slow-header connections), oversized
 bodies, request smuggling (raw sockets over TLS) and the TLS posture (sslyze's JSON).
 
@@ -22,19 +22,16 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness import httpc, net, report
 from harness.haproxy import Backend
-from harness.certs import CA
-from harness.paths import ARTIFACTS, CUSTOM_HOST, EB_HOST
+from harness.paths import CUSTOM_HOST, EB_HOST
 from harness.procs import Managed
-from harness.proxy import Proxy, edge_config
-from harness.rawtls import (IntermediateCA, RawTls, malformed_proxy_v2, metric, parse_response, proxy_v2,
-                            proxy_v2_local)
+from harness.proxy import Proxy, ProxyBuilder
+from harness.rawtls import IntermediateCA, malformed_proxy_v2, parse_response, proxy_v2, proxy_v2_local
 from harness.upstreams import EbApp
 
 pytestmark = pytest.mark.security
@@ -49,25 +46,10 @@ SLOWHTTPTEST = shutil.which("slowhttptest") or "/usr/bin/slowhttptest"
 # -- fixtures and helpers ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def sec_dir() -> Path:
-    """This module's own directory (not the session's, which another pytest session
-    started meanwhile would wipe and refill with a different CA)."""
-    d = ARTIFACTS / "e2e" / "_security"
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir(parents=True)
-    return d
-
-
-@pytest.fixture(scope="module")
-def ca(sec_dir) -> CA:
-    return CA.create(sec_dir / "ca", name="staticedge e2e security CA")
-
-
-@pytest.fixture(scope="module")
-def sec_app(sec_dir):
+def sec_app(session_dir):
     """One Django app for the module; tokens keep each test's requests apart."""
     ip = net.loopback_addr()
-    app = EbApp(sec_dir / "app", ip, net.free_port(ip), "sec").start()
+    app = EbApp(session_dir / "security-app", ip, net.free_port(ip), "sec").start()
     yield app
     app.stop()
 
@@ -76,75 +58,46 @@ def tok() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def seen(app: EbApp, token: str) -> list[dict]:
+def seen(app, token: str) -> list[dict]:
+    """What the upstream logged for requests carrying `token` in their path or query."""
     return [l for l in app.access() if token in l["path"] or token in l["query"]]
 
 
-@dataclass
-class Edge:
-    proxy: Proxy
-    listeners: dict          # mode name -> (ip, port)
-    ca_path: Path
-    app: EbApp
-
-    def at(self, mode: str = "off"):
-        return self.listeners[mode]
-
-    def metrics(self) -> str:
-        r = httpc.request(self.proxy.admin, "/metrics", host="admin", tls=False, timeout=3)
-        assert r.status == 200, r.status
-        return r.text
-
-    def raw(self, mode="off", *, pp=b"", sni=CUSTOM_HOST, **kw) -> RawTls:
-        return RawTls(self.at(mode), pp=pp, sni=sni, ca=self.ca_path, **kw)
-
-    def exchange(self, payload: bytes, mode="off", *, pp=b"", sni=CUSTOM_HOST, timeout=5.0, **kw):
-        """One raw request on a fresh connection; (parsed response or None, raw bytes, eof)."""
-        c = self.raw(mode, pp=pp, sni=sni, **kw)
-        try:
-            c.send(payload)
-            raw = c.read_all(timeout=timeout)
-        finally:
-            c.close()
-        return (parse_response(raw) if raw else None), raw, c.eof
-
-    def whoami(self, mode="off", *, pp=b"", host=CUSTOM_HOST, token=None, **kw):
-        token = token or tok()
-        req = (f"GET /whoami?t={token} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").encode()
-        resp, raw, _ = self.exchange(req, mode, pp=pp, sni=host, **kw)
-        assert resp is not None, f"no response to {req!r}"
-        return resp
-
-    def settle(self, mode="off") -> None:
-        """A request that must reach the upstream, awaited in its log: whatever was sent
-        before it has been handled (or dropped) by then."""
-        t = "sentinel" + tok()
-        r = httpc.request(self.at(mode), f"/whoami?t={t}", host=CUSTOM_HOST, ca=self.ca_path, timeout=5) \
-            if mode != "required" else self.whoami(mode, pp=proxy_v2("203.0.113.250", 1, "127.0.0.1", 443), token=t)
-        assert r.status == 200, (r.status, getattr(r, "body", b"")[:200])
-        net.wait_until(lambda: seen(self.app, t), 5, what="sentinel request in the upstream log")
+@pytest.fixture
+def guarded_proxy(new_proxy, ca, workdir):
+    """A builder per call (not started) for a proxy in front of `app`: one TLS listener per
+    PROXY protocol mode in `modes` (labelled by the mode), CUSTOM_HOST open to everyone,
+    ALLOW_HOST only to clients in ALLOWED_V4 / ALLOWED_V6 (Host rewritten to EB_HOST)."""
+    def new(app, modes=("off",), leaf=None) -> ProxyBuilder:
+        b = new_proxy().certificate(leaf or ca.issue(workdir, "edge", NAMES))
+        ip = net.loopback_addr()
+        for mode in modes:
+            b.listen(mode, ip=ip, proxy_protocol=mode)
+        return (b.route("app", hosts=[ALLOW_HOST], host_header=EB_HOST, allow_cidrs=[ALLOWED_V4, ALLOWED_V6])
+                .route("app", hosts=[CUSTOM_HOST])
+                .upstream("app", app.addr, connect_timeout="1s", retries=0))
+    return new
 
 
-def start_edge(make_proxy, ca, workdir, app, *, modes=("off",), limits=None, tls=None, server=None,
-               leaf=None, ca_path=None) -> Edge:
-    ip = net.loopback_addr()
-    ports = {m: net.free_port(ip) for m in modes}
-    admin = ("127.0.0.1", net.free_port())
-    leaf = leaf or ca.issue(workdir, "edge", NAMES)
-    routes = [
-        {"hosts": [ALLOW_HOST], "upstream": "app", "host_header": EB_HOST,
-         "allow_cidrs": [ALLOWED_V4, ALLOWED_V6]},
-        {"hosts": [CUSTOM_HOST], "upstream": "app", "host_header": "preserve"},
-    ]
-    cfg = edge_config(listen=[(ip, ports[m]) for m in modes], admin=admin, certs=[leaf], routes=routes,
-                      upstreams={"app": {"address": app.addr, "connect_timeout": "1s", "retries": 0}},
-                      server=server, tls=tls)
-    for l, m in zip(cfg["listener"], modes):
-        l["proxy_protocol"] = m
-    if limits:
-        cfg["limits"] = dict(limits)
-    p = make_proxy(cfg).start(wait="ready")
-    return Edge(p, {m: (ip, ports[m]) for m in modes}, Path(ca_path or ca.cert_path), app)
+def whoami(proxy: Proxy, mode="off", *, pp=b"", host=CUSTOM_HOST, token=None, **kw):
+    """GET /whoami?t=TOKEN on a fresh raw TLS connection to listener `mode`, after `pp`."""
+    token = token or tok()
+    req = (f"GET /whoami?t={token} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").encode()
+    resp, raw, _ = proxy.exchange(req, mode, pp=pp, sni=host, **kw)
+    assert resp is not None, f"no response to {req!r}"
+    return resp
+
+
+def settle(proxy: Proxy, app, mode="off") -> None:
+    """A request that must reach the upstream, awaited in its log: whatever was sent
+    before it has been handled (or dropped) by then."""
+    t = "sentinel" + tok()
+    if mode == "required":
+        r = whoami(proxy, mode, pp=proxy_v2("203.0.113.250", 1, "127.0.0.1", 443), token=t)
+    else:
+        r = proxy.get(f"/whoami?t={t}", listener=mode, timeout=5)
+    assert r.status == 200, (r.status, getattr(r, "body", b"")[:200])
+    net.wait_until(lambda: seen(app, t), 5, what="sentinel request in the upstream log")
 
 
 def xff(resp) -> str | None:
@@ -154,27 +107,27 @@ def xff(resp) -> str | None:
 
 # -- 1. PROXY protocol v2 -------------------------------------------------------------------
 
-def test_proxy_v2_client_address_from_header(make_proxy, ca, workdir, sec_app):
-    e = start_edge(make_proxy, ca, workdir, sec_app, modes=("required",))
-    ip, port = e.at("required")
+def test_proxy_v2_client_address_from_header(guarded_proxy, sec_app):
+    proxy = guarded_proxy(sec_app, modes=("required",)).run()
+    ip, port = proxy.listeners["required"]
     src = net.loopback_addr()
 
     # PROXY for 203.0.113.7: the header and the ClientHello in one segment (as an NLB), and apart
     for coalesce in (True, False):
-        r = e.whoami("required", pp=proxy_v2("203.0.113.7", 51234, ip, port), coalesce=coalesce, source_ip=src)
+        r = whoami(proxy, "required", pp=proxy_v2("203.0.113.7", 51234, ip, port), coalesce=coalesce, source_ip=src)
         assert xff(r) == "203.0.113.7", (coalesce, r.body[:300])
     # with an AWS VPC endpoint TLV after the addresses
     tlv = b"\xea\x00\x0d\x01vpce-0abc123"
-    r = e.whoami("required", pp=proxy_v2("203.0.113.7", 51234, ip, port, tlvs=tlv), source_ip=src)
+    r = whoami(proxy, "required", pp=proxy_v2("203.0.113.7", 51234, ip, port, tlvs=tlv), source_ip=src)
     assert xff(r) == "203.0.113.7"
     # LOCAL (NLB health checks): the socket's address
-    r = e.whoami("required", pp=proxy_v2_local(), source_ip=src)
+    r = whoami(proxy, "required", pp=proxy_v2_local(), source_ip=src)
     assert xff(r) == src, r.body[:300]
     # IPv6 source
-    r = e.whoami("required", pp=proxy_v2("2001:db8::7", 40000, "2001:db8::1", 443), source_ip=src)
+    r = whoami(proxy, "required", pp=proxy_v2("2001:db8::7", 40000, "2001:db8::1", 443), source_ip=src)
     assert xff(r) == "2001:db8::7", r.body[:300]
     # keep-alive: a second request on the same connection keeps the PROXY address
-    c = e.raw("required", pp=proxy_v2("203.0.113.8", 1, ip, port), source_ip=src)
+    c = proxy.raw("required", pp=proxy_v2("203.0.113.8", 1, ip, port), source_ip=src)
     try:
         for i in range(2):
             last = "close" if i else "keep-alive"
@@ -185,65 +138,63 @@ def test_proxy_v2_client_address_from_header(make_proxy, ca, workdir, sec_app):
         c.close()
 
 
-def test_proxy_v2_malformed_or_missing_header_closes(make_proxy, ca, workdir, sec_app):
-    e = start_edge(make_proxy, ca, workdir, sec_app, modes=("required", "optional", "off"))
+def test_proxy_v2_malformed_or_missing_header_closes(guarded_proxy, sec_app):
+    proxy = guarded_proxy(sec_app, modes=("required", "optional", "off")).run()
     before_log = len(sec_app.access())
-    m0 = e.metrics()
+    m0 = proxy.scrape()
     bad = malformed_proxy_v2()
     outcomes = {}
     for mode in ("required", "optional"):
         for name, pp in bad.items():
             with pytest.raises(OSError) as ei:
-                e.raw(mode, pp=pp, timeout=5).close()
+                proxy.raw(mode, pp=pp, timeout=5).close()
             outcomes[f"{mode}/{name}"] = type(ei.value).__name__
     # missing header on the "required" listener: a plain TLS client is closed
     for _ in range(3):
         with pytest.raises(OSError):
-            e.raw("required", timeout=5).close()
+            proxy.raw("required", timeout=5).close()
     # a header on an "off" listener is not TLS: the handshake fails
     with pytest.raises(OSError):
-        e.raw("off", pp=proxy_v2("203.0.113.7", 1, "127.0.0.1", 443), timeout=5).close()
-    m1 = e.metrics()
-    malformed = (metric(m1, "staticedge_proxy_protocol_rejected_total", reason="malformed")
-                 - metric(m0, "staticedge_proxy_protocol_rejected_total", reason="malformed"))
-    missing = (metric(m1, "staticedge_proxy_protocol_rejected_total", reason="missing")
-               - metric(m0, "staticedge_proxy_protocol_rejected_total", reason="missing"))
+        proxy.raw("off", pp=proxy_v2("203.0.113.7", 1, "127.0.0.1", 443), timeout=5).close()
+    m1 = proxy.scrape()
+    malformed = m1.delta(m0, "staticedge_proxy_protocol_rejected_total", reason="malformed")
+    missing = m1.delta(m0, "staticedge_proxy_protocol_rejected_total", reason="missing")
     report.record("security_proxy_v2_rejects", malformed_closed=malformed, missing_closed=missing,
                   outcomes=outcomes)
     assert malformed == 2 * len(bad), m1
     assert missing == 3, m1
     # the listeners still work, and nothing of the above reached the upstream: the only
     # new lines in its log are these two requests
-    assert xff(e.whoami("optional")) is not None
-    e.settle("off")
+    assert xff(whoami(proxy, "optional")) is not None
+    settle(proxy, sec_app, "off")
     assert len(sec_app.access()[before_log:]) == 2, sec_app.access()[before_log:]
 
 
-def test_proxy_v2_optional_listener(make_proxy, ca, workdir, sec_app):
-    e = start_edge(make_proxy, ca, workdir, sec_app, modes=("optional",))
-    ip, port = e.at("optional")
+def test_proxy_v2_optional_listener(guarded_proxy, sec_app):
+    proxy = guarded_proxy(sec_app, modes=("optional",)).run()
+    ip, port = proxy.listeners["optional"]
     src = net.loopback_addr()
     # a plain TLS client (no header): the socket's address
-    r = e.whoami("optional", source_ip=src)
+    r = whoami(proxy, "optional", source_ip=src)
     assert xff(r) == src
-    r2 = httpc.request(e.at("optional"), "/whoami", host=CUSTOM_HOST, ca=e.ca_path, source_ip=src)
+    r2 = httpc.request(proxy.listeners["optional"], "/whoami", host=CUSTOM_HOST, ca=proxy.ca_path, source_ip=src)
     assert r2.status == 200 and r2.json()["x_forwarded_for"] == src
     # with a header: the header's address
-    r = e.whoami("optional", pp=proxy_v2("203.0.113.7", 2, ip, port), source_ip=src)
+    r = whoami(proxy, "optional", pp=proxy_v2("203.0.113.7", 2, ip, port), source_ip=src)
     assert xff(r) == "203.0.113.7"
-    r = e.whoami("optional", pp=proxy_v2("2001:db8::7", 2, "2001:db8::1", port), source_ip=src)
+    r = whoami(proxy, "optional", pp=proxy_v2("2001:db8::7", 2, "2001:db8::1", port), source_ip=src)
     assert xff(r) == "2001:db8::7"
 
 
-def test_allow_cidrs_act_on_proxy_address(make_proxy, ca, workdir, sec_app):
-    e = start_edge(make_proxy, ca, workdir, sec_app, modes=("required", "optional"))
-    ip, port = e.at("required")
+def test_allow_cidrs_act_on_proxy_address(guarded_proxy, sec_app):
+    proxy = guarded_proxy(sec_app, modes=("required", "optional")).run()
+    ip, port = proxy.listeners["required"]
     src = net.loopback_addr()
-    m0 = e.metrics()
+    m0 = proxy.scrape()
 
     def via(pp, mode="required"):
         t = tok()
-        return t, e.whoami(mode, pp=pp, host=ALLOW_HOST, token=t, source_ip=src)
+        return t, whoami(proxy, mode, pp=pp, host=ALLOW_HOST, token=t, source_ip=src)
 
     allowed, denied = [], []
     for pp in (proxy_v2("203.0.113.7", 1, ip, port), proxy_v2("203.0.113.200", 1, ip, port),
@@ -260,39 +211,37 @@ def test_allow_cidrs_act_on_proxy_address(make_proxy, ca, workdir, sec_app):
         t, r = via(pp, mode)
         assert r.status == 403, (mode, pp[:16], r.status, r.body[:300])
         denied.append(t)
-    e.settle("optional")
+    settle(proxy, sec_app, "optional")
     for t in allowed:
         assert seen(sec_app, t), t
     for t in denied:
         assert not seen(sec_app, t), (t, seen(sec_app, t))
-    m1 = e.metrics()
-    forbidden = (metric(m1, "staticedge_rejected_requests_total", reason="forbidden")
-                 - metric(m0, "staticedge_rejected_requests_total", reason="forbidden"))
+    m1 = proxy.scrape()
+    forbidden = m1.delta(m0, "staticedge_rejected_requests_total", reason="forbidden")
     assert forbidden == len(denied), m1
 
 
-def test_haproxy_send_proxy_v2_end_to_end(make_proxy, make_haproxy, ca, workdir, sec_app):
-    e = start_edge(make_proxy, ca, workdir, sec_app, modes=("required",))
+def test_haproxy_send_proxy_v2_end_to_end(guarded_proxy, make_haproxy, sec_app):
+    proxy = guarded_proxy(sec_app, modes=("required",)).run()
     lb_ip = net.loopback_addr()
     lb = make_haproxy((lb_ip, net.free_port(lb_ip)),
-                      [Backend("p1", e.at("required"), e.proxy.admin, extra="send-proxy-v2")])
+                      [Backend("p1", proxy.listeners["required"], proxy.admin, extra="send-proxy-v2")])
     lb.wait_status("p1", "UP", timeout=15)
     # (the harness's own TCP probe of the frontend already went through as an empty connection)
-    m0 = e.metrics()
+    m0 = proxy.scrape()
     client = net.loopback_addr()
     for _ in range(3):
-        r = httpc.request(lb.frontend, "/whoami", host=CUSTOM_HOST, ca=e.ca_path, source_ip=client, timeout=5)
+        r = httpc.request(lb.frontend, "/whoami", host=CUSTOM_HOST, ca=proxy.ca_path, source_ip=client, timeout=5)
         assert r.status == 200, (r.status, r.text[:300])
         assert r.json()["x_forwarded_for"] == client, r.json()
     # the allow-list sees the client's 127.x address, not HAProxy's, and refuses it
-    r = httpc.request(lb.frontend, "/whoami", host=ALLOW_HOST, ca=e.ca_path, source_ip=client, timeout=5)
+    r = httpc.request(lb.frontend, "/whoami", host=ALLOW_HOST, ca=proxy.ca_path, source_ip=client, timeout=5)
     assert r.status == 403, (r.status, r.text[:300])
     # every connection HAProxy opened for these requests carried a valid PROXY header.
     # (reason="read" is left out: each /readyz dials every listener and closes without a
     # byte, and HAProxy's health check asks /readyz every second.)
-    m1 = e.metrics()
-    counts = {r: metric(m1, "staticedge_proxy_protocol_rejected_total", reason=r)
-              - metric(m0, "staticedge_proxy_protocol_rejected_total", reason=r) for r in ("malformed", "missing", "read")}
+    m1 = proxy.scrape()
+    counts = {r: m1.delta(m0, "staticedge_proxy_protocol_rejected_total", reason=r) for r in ("malformed", "missing", "read")}
     report.record("security_haproxy_pp2", rejected_during=counts)
     assert counts["malformed"] == 0 and counts["missing"] == 0, m1
     assert lb.sessions("p1") >= 4
@@ -332,17 +281,16 @@ SLOW_FOLLOWUP_S = 2      # a new header line every 2 s: no single read ever wait
 
 
 @pytest.mark.timeout(150)
-def test_slowloris_header_deadline(make_proxy, ca, workdir, sec_app):
+def test_slowloris_header_deadline(guarded_proxy, workdir, sec_app):
     """1,000 slowloris connections that each send a header line every 2 s (so per-read
     timeouts never fire) are closed by the whole-header deadline, while a normal client
     gets 200 within 1 s throughout."""
     nofile = _raise_nofile()          # the proxy (started below) and slowhttptest inherit it
     assert nofile >= 4096, f"RLIMIT_NOFILE {nofile}: 1,000 slow connections need more descriptors"
-    e = start_edge(make_proxy, ca, workdir, sec_app, modes=("off",), server={"threads": 2},
-                   limits={"header_timeout": f"{HEADER_TIMEOUT_S}s", "handshake_timeout": "5s",
-                           "max_connections": 50000})
-    ip, port = e.at("off")
-    m0 = e.metrics()
+    proxy = (guarded_proxy(sec_app, modes=("off",)).server(threads=2)
+             .limits(header_timeout=f"{HEADER_TIMEOUT_S}s", handshake_timeout="5s", max_connections=50000).run())
+    ip, port = proxy.listeners["off"]
+    m0 = proxy.scrape()
     prefix = workdir / "slowhttptest"
     max_len = 60
     t_start = time.monotonic()
@@ -355,8 +303,8 @@ def test_slowloris_header_deadline(make_proxy, ca, workdir, sec_app):
         time.sleep(2.0)
         for i in range(10):
             t = time.monotonic()
-            open_before = metric(e.metrics(), "staticedge_downstream_connections")
-            p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "2", "--cacert", str(e.ca_path),
+            open_before = proxy.scrape().total("staticedge_downstream_connections")
+            p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "2", "--cacert", str(proxy.ca_path),
                                 "--resolve", f"{CUSTOM_HOST}:{port}:{ip}",
                                 "-w", "%{http_code} %{time_total} %{time_connect} %{time_appconnect}",
                                 f"https://{CUSTOM_HOST}:{port}/whoami?t=slowloris-probe{i}"],
@@ -371,11 +319,9 @@ def test_slowloris_header_deadline(make_proxy, ca, workdir, sec_app):
         attack_s = time.monotonic() - t_start
     finally:
         slow.stop()
-    m1 = e.metrics()
-    timeouts = (metric(m1, "staticedge_rejected_requests_total", reason="header_timeout")
-                - metric(m0, "staticedge_rejected_requests_total", reason="header_timeout"))
-    handshakes = (metric(m1, "staticedge_tls_handshakes_total", result="ok")
-                  - metric(m0, "staticedge_tls_handshakes_total", result="ok"))
+    m1 = proxy.scrape()
+    timeouts = m1.delta(m0, "staticedge_rejected_requests_total", reason="header_timeout")
+    handshakes = m1.delta(m0, "staticedge_tls_handshakes_total", result="ok")
     rows = _read_slowhttptest_csv(Path(str(prefix) + ".csv"))
     out = re.sub(r"\x1b\[[0-9;]*m", "", slow.stdout())
     closed_max = max((r["closed"] for r in rows if isinstance(r.get("closed"), float)), default=0)
@@ -399,60 +345,25 @@ def test_slowloris_header_deadline(make_proxy, ca, workdir, sec_app):
     assert timeouts >= 950, f"only {timeouts} header_timeout closes for 1,000 slow connections"
     assert "No open connections left" in out, out[-1500:]
     assert attack_s < max_len, attack_s
-    assert metric(m1, "staticedge_downstream_connections") <= 5, "slow connections still open"
+    assert m1.total("staticedge_downstream_connections") <= 5, "slow connections still open"
 
 
 # -- 3. oversized bodies -------------------------------------------------------------------
 
-class BodySink:
-    """harness/body_sink.py: an upstream that reads each body to the end before answering
-    and logs how many body bytes it received."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = Path(workdir)
-        self.ip = net.loopback_addr()
-        self.port = net.free_port(self.ip)
-        self.log = self.workdir / "body-sink.jsonl"
-        self.proc: Managed | None = None
-
-    @property
-    def addr(self) -> str:
-        return f"{self.ip}:{self.port}"
-
-    def start(self) -> "BodySink":
-        self.proc = Managed("body-sink", [sys.executable, str(Path(net.__file__).with_name("body_sink.py")),
-                                          str(self.port), self.ip, str(self.log)], self.workdir)
-        net.wait_until(lambda: "READY" in self.proc.stdout() or not self.proc.running(), 10, what="body sink")
-        net.wait_tcp(self.ip, self.port, timeout=5, proc=self.proc)
-        return self
-
-    def access(self) -> list[dict]:
-        if not self.log.exists():
-            return []
-        return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
-
-    def stop(self) -> None:
-        if self.proc:
-            self.proc.stop()
-
-    def tail(self) -> str:
-        return self.proc.tail() if self.proc else ""
-
-
 MAX_BODY = 1024
 
 
-def test_oversized_body_413_and_never_forwarded(make_proxy, ca, workdir, stack):
-    sink = stack.add(BodySink(workdir)).start()
-    e = start_edge(make_proxy, ca, workdir, sink, limits={"max_request_body_bytes": MAX_BODY})
-    ip, port = e.at()
-    m0 = e.metrics()
+def test_oversized_body_413_and_never_forwarded(guarded_proxy, workdir, make_body_sink):
+    sink = make_body_sink()
+    proxy = guarded_proxy(sink).limits(max_request_body_bytes=MAX_BODY).run()
+    ip, port = proxy.at
+    m0 = proxy.scrape()
 
     def post_cl(n: int, with_body: bool):
         t = tok()
         head = (f"POST /whoami?t={t} HTTP/1.1\r\nHost: {CUSTOM_HOST}\r\nContent-Type: application/octet-stream\r\n"
                 f"Content-Length: {n}\r\nConnection: close\r\n\r\n").encode()
-        c = e.raw()
+        c = proxy.raw()
         try:
             c.send(head + (b"x" * n if with_body else b""))
             raw = c.read_all(timeout=5)
@@ -474,7 +385,7 @@ def test_oversized_body_413_and_never_forwarded(make_proxy, ca, workdir, stack):
     body_file = workdir / "4k.bin"
     body_file.write_bytes(b"y" * 4096)
     p = subprocess.run(["curl", "-sS", "--http1.1", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
-                        "--cacert", str(e.ca_path), "--resolve", f"{CUSTOM_HOST}:{port}:{ip}",
+                        "--cacert", str(proxy.ca_path), "--resolve", f"{CUSTOM_HOST}:{port}:{ip}",
                         "--data-binary", f"@{body_file}", f"https://{CUSTOM_HOST}:{port}/whoami?t={t_big3}"],
                        capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
     assert p.stdout.strip() == "413", (p.stdout, p.stderr)
@@ -497,7 +408,7 @@ def test_oversized_body_413_and_never_forwarded(make_proxy, ca, workdir, stack):
     # chunked (no Content-Length): checked while streaming
     def post_chunked(sizes, pause):
         t = tok()
-        c = e.raw()
+        c = proxy.raw()
         raw = b""
         try:
             c.send((f"POST /whoami?t={t} HTTP/1.1\r\nHost: {CUSTOM_HOST}\r\nTransfer-Encoding: chunked\r\n"
@@ -527,7 +438,7 @@ def test_oversized_body_413_and_never_forwarded(make_proxy, ca, workdir, stack):
         t, r = post_chunked(sizes, pause)
         chunked[name] = (t, r.status if r else None)
 
-    e.settle()
+    settle(proxy, sink)
     assert seen(sink, t_ok) and seen(sink, t_chunk_ok)
     for t in (t_big1, t_big2, t_big3, *h2_tokens):
         assert not seen(sink, t), ("a request refused on its Content-Length reached the upstream", seen(sink, t))
@@ -542,9 +453,8 @@ def test_oversized_body_413_and_never_forwarded(make_proxy, ca, workdir, stack):
         received = max((l.get("received", 0) for l in upstream[name]), default=0)
         assert received <= MAX_BODY, f"{name}: the upstream received {received} body bytes (limit {MAX_BODY})"
         assert not [l for l in upstream[name] if l.get("complete")], (name, upstream[name])
-    m1 = e.metrics()
-    too_large = (metric(m1, "staticedge_rejected_requests_total", reason="body_too_large")
-                 - metric(m0, "staticedge_rejected_requests_total", reason="body_too_large"))
+    m1 = proxy.scrape()
+    too_large = m1.delta(m0, "staticedge_rejected_requests_total", reason="body_too_large")
     assert too_large >= 7, m1
 
 
@@ -561,7 +471,7 @@ def smuggling_cases(t: str) -> dict[str, bytes]:
     chunk_body = "0\r\n\r\n" + inner
     cases = {
         "cl_then_te": post + f"Content-Length: {len(chunk_body)}\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk_body,
-        "te_then_cl": post + f"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n" + chunk_body,
+        "te_then_cl": post + "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n" + chunk_body,
         "duplicate_cl_same": post + "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
         "conflicting_cl": post + f"Content-Length: 5\r\nContent-Length: {5 + len(inner)}\r\n\r\nhello" + inner,
         "cl_list": post + "Content-Length: 5, 5\r\n\r\nhello",
@@ -579,25 +489,24 @@ def smuggling_cases(t: str) -> dict[str, bytes]:
     return {k: v.encode() for k, v in cases.items()}
 
 
-def test_request_smuggling_400_and_nothing_forwarded(make_proxy, ca, workdir, sec_app):
-    e = start_edge(make_proxy, ca, workdir, sec_app)
-    m0 = e.metrics()
+def test_request_smuggling_400_and_nothing_forwarded(guarded_proxy, sec_app):
+    proxy = guarded_proxy(sec_app).run()
+    m0 = proxy.scrape()
     # control: an unambiguous POST on the same path is forwarded
     t_ok = tok()
-    r, _, _ = e.exchange((f"POST /whoami?t={t_ok} HTTP/1.1\r\nHost: {CUSTOM_HOST}\r\nContent-Length: 5\r\n"
+    r, _, _ = proxy.exchange((f"POST /whoami?t={t_ok} HTTP/1.1\r\nHost: {CUSTOM_HOST}\r\nContent-Length: 5\r\n"
                           f"Connection: close\r\n\r\nhello").encode())
     assert r is not None and r.status == 200, r
     results, tokens = {}, {}
     for name in smuggling_cases("x"):
         t = tok()
         tokens[name] = t
-        resp, raw, eof = e.exchange(smuggling_cases(t)[name])
+        resp, raw, eof = proxy.exchange(smuggling_cases(t)[name])
         results[name] = (resp.status if resp else None, eof, resp.more if resp else None)
-    e.settle()
+    settle(proxy, sec_app)
     reached = {name: seen(sec_app, t) for name, t in tokens.items() if seen(sec_app, t)}
-    m1 = e.metrics()
-    bad_framing = (metric(m1, "staticedge_rejected_requests_total", reason="bad_framing")
-                   - metric(m0, "staticedge_rejected_requests_total", reason="bad_framing"))
+    m1 = proxy.scrape()
+    bad_framing = m1.delta(m0, "staticedge_rejected_requests_total", reason="bad_framing")
     report.record("security_smuggling", results={k: v[0] for k, v in results.items()},
                   reached_upstream=sorted(reached), bad_framing=bad_framing)
     assert seen(sec_app, t_ok)
@@ -636,11 +545,11 @@ def _accepted(scan: dict, cmd: str) -> list[dict]:
 FS_AEAD_12 = re.compile(r"^TLS_ECDHE_(ECDSA|RSA)_WITH_(AES_128_GCM_SHA256|AES_256_GCM_SHA384|CHACHA20_POLY1305_SHA256)$")
 
 
-def test_tls_posture_sslyze(make_proxy, ca, workdir, sec_app):
+def test_tls_posture_sslyze(guarded_proxy, workdir, sec_app):
     pki = IntermediateCA(workdir / "pki")
     leaf = pki.issue("edge", NAMES)
-    e = start_edge(make_proxy, ca, workdir, sec_app, leaf=leaf, ca_path=pki.root_path)
-    ip, port = e.at()
+    proxy = guarded_proxy(sec_app, leaf=leaf).trust(pki.root_path).run()
+    ip, port = proxy.at
     # a working request through the served chain, trusting only the root
     r = httpc.request((ip, port), "/whoami", host=CUSTOM_HOST, ca=pki.root_path)
     assert r.status == 200
@@ -694,9 +603,9 @@ def test_tls_posture_sslyze(make_proxy, ca, workdir, sec_app):
     assert s.returncode == 0 and "Verification: OK" in text, text[-800:]
 
 
-def test_tls_min_version_13_only_offers_13(make_proxy, ca, workdir, sec_app):
-    e = start_edge(make_proxy, ca, workdir, sec_app, tls={"min_version": "1.3"})
-    ip, port = e.at()
+def test_tls_min_version_13_only_offers_13(guarded_proxy, ca, workdir, sec_app):
+    proxy = guarded_proxy(sec_app).tls(min_version="1.3").run()
+    ip, port = proxy.at
     scan = _sslyze(workdir, "tls13", ip, port, ca.cert_path, "--compression")
     offered = {cmd: [s["cipher_suite"]["name"] for s in _accepted(scan, cmd)]
                for cmd in ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites",

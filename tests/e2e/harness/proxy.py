@@ -1,10 +1,19 @@
-"""The staticedge binary under test.
+"""The staticedge binary under test: one builder for its configuration, one handle on the
+running process with its addresses and clients.
 
-    cfg = edge_config(listen=[("127.0.2.7", 24443)], admin=("127.0.0.1", 29901),
-                      certs=[leaf], routes=[...], upstreams={...})
-    p = Proxy(bin, workdir, cfg).start()          # waits for /readyz 200 (or wait="healthz"/None)
-    p.readyz() -> (status, json); p.status() -> dict; p.reload(new_cfg) (write + SIGHUP)
-    p.signal(signal.SIGTERM); p.wait_exit(10) -> exit code; p.stderr(); p.stop()
+    p = (new_proxy()                                  # the conftest fixture: a ProxyBuilder
+         .upstream("app", app.addr, retries=0)
+         .route("app", hosts=[CUSTOM_HOST], host_header="preserve")
+         .run())                                      # starts it, waits for /readyz 200
+    p.at, p.listeners["main"], p.admin                # (ip, port) of each listener, the admin port
+    p.get("/whoami")                                  # HTTPS through the first listener, trusting the test CA
+    p.scrape(), p.readyz(), p.status(), p.reload(cfg), p.signal(SIGTERM), p.wait_exit(10)
+
+Without `.listen()`, the proxy gets one TLS listener named "main" on a fresh loopback
+address; without `.certificate()`, a certificate for api.example.test from the test CA.
+Defaults that keep tests quick: one thread, no grace period, a 2 s drain, no access log.
+`.build()` gives the handle without starting it (a start that must fail); `.config()`
+the configuration dict alone (for `staticedge check`).
 """
 from __future__ import annotations
 
@@ -15,40 +24,15 @@ import subprocess
 import time
 import tomllib
 from pathlib import Path
+from typing import Callable
 
-from . import httpc, tomlw
+from . import httpc, net, tomlw
+from .paths import CUSTOM_HOST
 from .procs import Managed
+from .promscrape import Scrape
+from .rawtls import RawTls, parse_response
 
-
-def edge_config(*, listen, admin, certs=(), routes=(), upstreams=None, server=None, tls=None,
-                plain=None) -> dict:
-    """A config per PRODUCT.md section 4, with test defaults (1 thread, no grace, no log).
-
-    listen: [(ip, port), ...] TLS listeners; plain: [(ip, port), ...] redirect listeners;
-    certs: Leaf objects (or (cert, key) paths); routes: list of route dicts;
-    upstreams: {name: dict}."""
-    cfg: dict = {
-        "server": {"threads": 1, "grace_period": "0s", "drain_timeout": "2s", "access_log": "off"},
-        "admin": {"listen": f"{admin[0]}:{admin[1]}"},
-    }
-    cfg["server"].update(server or {})
-    t = dict(tls or {})
-    cert_list = []
-    for c in certs:
-        cp, kp = (c.cert_path, c.key_path) if hasattr(c, "cert_path") else c
-        cert_list.append({"cert": str(cp), "key": str(kp)})
-    if cert_list:
-        t["certificate"] = cert_list
-    if t:
-        cfg["tls"] = t
-    listeners = [{"listen": f"{ip}:{port}"} for ip, port in listen]
-    listeners += [{"listen": f"{ip}:{port}", "tls": False, "redirect_https": True} for ip, port in (plain or [])]
-    cfg["listener"] = listeners
-    if routes:
-        cfg["route"] = [dict(r) for r in routes]
-    if upstreams:
-        cfg["upstream"] = copy.deepcopy(upstreams)
-    return cfg
+TEST_SERVER_DEFAULTS = {"threads": 1, "grace_period": "0s", "drain_timeout": "2s", "access_log": "off"}
 
 
 def _addr(s: str) -> tuple[str, int]:
@@ -56,24 +40,151 @@ def _addr(s: str) -> tuple[str, int]:
     return ip, int(port)
 
 
+class ProxyBuilder:
+    """Collects one proxy's configuration; `.run()` starts it and returns its `Proxy`.
+
+    Every setter returns the builder, so a test reads as the configuration it needs.
+    Addresses are taken when a listener is added, so they are known before the start."""
+
+    def __init__(self, binary: str | Path, workdir: Path, *, name: str = "staticedge",
+                 trust: Path | None = None, issue: Callable[[str, list[str]], object] | None = None,
+                 register: Callable[["Proxy"], "Proxy"] | None = None):
+        self.binary, self.workdir, self.name = binary, Path(workdir), name
+        self._trust = trust
+        self._issue = issue
+        self._register = register or (lambda p: p)
+        self._listeners: list[tuple[str, dict]] = []
+        self._admin: tuple[str, int] | None = None
+        self._certs: list = []
+        self._routes: list[dict] = []
+        self._upstreams: dict[str, dict] = {}
+        self._server: dict = dict(TEST_SERVER_DEFAULTS)
+        self._limits: dict = {}
+        self._tls: dict = {}
+
+    # -- configuration ------------------------------------------------------------------
+    def listen(self, label: str = "main", *, ip: str | None = None, port: int | None = None, tls: bool = True,
+               proxy_protocol: str | None = None, redirect_https: bool = False) -> "ProxyBuilder":
+        """A listener, reachable as `proxy.listeners[label]`; a fresh loopback address by default."""
+        ip = ip or net.loopback_addr()
+        port = port or net.free_port(ip)
+        entry: dict = {"listen": f"{ip}:{port}"}
+        if not tls:
+            entry["tls"] = False
+        if redirect_https:
+            entry["redirect_https"] = True
+        if proxy_protocol is not None:
+            entry["proxy_protocol"] = proxy_protocol
+        self._listeners.append((label, entry))
+        return self
+
+    def admin_at(self, ip: str, port: int) -> "ProxyBuilder":
+        self._admin = (ip, port)
+        return self
+
+    def certificate(self, *leaves) -> "ProxyBuilder":
+        """Certificates served (harness.certs.Leaf, or (cert, key) paths)."""
+        self._certs.extend(leaves)
+        return self
+
+    def trust(self, ca_path: Path) -> "ProxyBuilder":
+        """The root the handle's clients verify against (default: the session's test CA)."""
+        self._trust = Path(ca_path)
+        return self
+
+    def route(self, upstream: str, *, hosts=(CUSTOM_HOST,), host_header: str = "preserve",
+              **extra) -> "ProxyBuilder":
+        self._routes.append({"hosts": list(hosts), "upstream": upstream, "host_header": host_header, **extra})
+        return self
+
+    def upstream(self, name: str, address: str, **settings) -> "ProxyBuilder":
+        """`[upstream.NAME]` with `address` ("ip:port" or "name:port") and any other keys."""
+        self._upstreams[name] = {"address": address, **copy.deepcopy(settings)}
+        return self
+
+    def server(self, **settings) -> "ProxyBuilder":
+        self._server.update(settings)
+        return self
+
+    def limits(self, **settings) -> "ProxyBuilder":
+        self._limits.update(settings)
+        return self
+
+    def tls(self, **settings) -> "ProxyBuilder":
+        self._tls.update(settings)
+        return self
+
+    # -- results ------------------------------------------------------------------------
+    def _fill_defaults(self) -> None:
+        if not self._listeners:
+            self.listen()
+        if self._admin is None:
+            self._admin = ("127.0.0.1", net.free_port())
+        wants_tls = any(entry.get("tls", True) for _, entry in self._listeners)
+        if wants_tls and not self._certs and self._issue is not None:
+            self._certs.append(self._issue(self.name, [CUSTOM_HOST]))
+
+    def config(self) -> dict:
+        """The configuration as a dict (written as TOML by the handle)."""
+        self._fill_defaults()
+        cfg: dict = {"server": dict(self._server), "admin": {"listen": "%s:%d" % self._admin}}
+        tls = dict(self._tls)
+        certs = []
+        for c in self._certs:
+            cert, key = (c.cert_path, c.key_path) if hasattr(c, "cert_path") else c
+            certs.append({"cert": str(cert), "key": str(key)})
+        if certs:
+            tls["certificate"] = certs
+        if tls:
+            cfg["tls"] = tls
+        if self._limits:
+            cfg["limits"] = dict(self._limits)
+        cfg["listener"] = [dict(entry) for _, entry in self._listeners]
+        if self._routes:
+            cfg["route"] = copy.deepcopy(self._routes)
+        if self._upstreams:
+            cfg["upstream"] = copy.deepcopy(self._upstreams)
+        return cfg
+
+    def build(self) -> "Proxy":
+        """The handle, configuration written, process not started."""
+        cfg = self.config()
+        listeners = {label: _addr(entry["listen"]) for label, entry in self._listeners}
+        return self._register(Proxy(self.binary, self.workdir, cfg, name=self.name, listeners=listeners,
+                                    ca_path=self._trust, certificates=list(self._certs)))
+
+    def run(self, wait: str | None = "ready", timeout: float = 30.0, extra_args=()) -> "Proxy":
+        """Build and start; wait for /readyz 200 ("ready"), /healthz 200 ("healthz") or nothing (None)."""
+        return self.build().start(wait=wait, timeout=timeout, extra_args=extra_args)
+
+
 class Proxy:
-    def __init__(self, binary: str | Path, workdir: Path, config: dict | str, name: str = "staticedge",
-                 config_path: Path | None = None):
+    """A staticedge process: its configuration file, its addresses, and clients for them.
+
+    The process can be started again after it exited (a rolling replacement)."""
+
+    def __init__(self, binary: str | Path, workdir: Path, config: dict | str, *, name: str = "staticedge",
+                 listeners: dict[str, tuple[str, int]] | None = None, ca_path: Path | None = None,
+                 certificates: list | None = None):
         self.binary = str(binary)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
-        self.config_path = Path(config_path) if config_path else self.workdir / f"{name}.toml"
+        self.config_path = self.workdir / f"{name}.toml"
         self.config = config
         self.parsed: dict = {}
         self.proc: Managed | None = None
         self.runs = 0
+        self.ca_path = Path(ca_path) if ca_path else None
+        self.certificates = certificates or []
         self.write_config(config)
+        self.listeners = listeners or {str(i): _addr(l["listen"])
+                                       for i, l in enumerate(self.parsed.get("listener", []))}
 
     # -- config -------------------------------------------------------------------------
     def write_config(self, config: dict | str | None = None) -> None:
         """Write the config file (a dict is rendered to TOML; a str is written as is, e.g. a
-        deliberately broken file). admin/listener() keep using the last parsable config."""
+        deliberately broken file). `admin` keeps using the last parsable config."""
         if config is not None:
             self.config = config
         text = self.config if isinstance(self.config, str) else tomlw.dumps(self.config)
@@ -92,8 +203,18 @@ class Proxy:
     def admin(self) -> tuple[str, int]:
         return _addr(self.parsed["admin"]["listen"])
 
-    def listener(self, i: int = 0) -> tuple[str, int]:
-        return _addr(self.parsed["listener"][i]["listen"])
+    @property
+    def at(self) -> tuple[str, int]:
+        """(ip, port) of the first listener."""
+        return next(iter(self.listeners.values()))
+
+    @property
+    def ip(self) -> str:
+        return self.at[0]
+
+    @property
+    def port(self) -> int:
+        return self.at[1]
 
     # -- process ------------------------------------------------------------------------
     def start(self, wait: str | None = "ready", timeout: float = 30.0, extra_args=()) -> "Proxy":
@@ -112,34 +233,27 @@ class Proxy:
             rc = self.proc.returncode if self.proc else None
             raise RuntimeError(f"{self.name} exited (code {rc}) while waiting for {what}\n{self.tail()}")
 
-    def wait_ready(self, timeout: float = 30.0) -> float:
-        """Poll /readyz until 200; returns seconds waited. Fails at once if the process exits."""
+    def _wait_admin(self, what: str, probe: Callable[[], object], ok: Callable[[object], bool],
+                    timeout: float) -> float:
+        """Poll an admin endpoint until `ok`; seconds waited. Fails at once if the process exits."""
         t0 = time.monotonic()
         last = None
         while time.monotonic() - t0 < timeout:
-            self._check_alive("/readyz 200")
+            self._check_alive(what)
             try:
-                last = self.readyz()
-                if last[0] == 200:
+                last = probe()
+                if ok(last):
                     return time.monotonic() - t0
             except OSError as e:
                 last = e
             time.sleep(0.05)
-        raise TimeoutError(f"{self.name} not ready within {timeout}s, last /readyz: {last}\n{self.tail()}")
+        raise TimeoutError(f"{self.name}: no {what} within {timeout}s, last: {last}\n{self.tail()}")
+
+    def wait_ready(self, timeout: float = 30.0) -> float:
+        return self._wait_admin("/readyz 200", self.readyz, lambda r: r[0] == 200, timeout)
 
     def wait_healthz(self, timeout: float = 30.0) -> float:
-        t0 = time.monotonic()
-        last = None
-        while time.monotonic() - t0 < timeout:
-            self._check_alive("/healthz 200")
-            try:
-                last = self.healthz()
-                if last == 200:
-                    return time.monotonic() - t0
-            except OSError as e:
-                last = e
-            time.sleep(0.05)
-        raise TimeoutError(f"{self.name} /healthz not 200 within {timeout}s, last: {last}\n{self.tail()}")
+        return self._wait_admin("/healthz 200", self.healthz, lambda c: c == 200, timeout)
 
     def signal(self, sig: int) -> None:
         self.proc.signal(sig)
@@ -189,6 +303,51 @@ class Proxy:
             if u.get("name") == name:
                 return u
         raise KeyError(name)
+
+    def scrape(self) -> Scrape:
+        """GET /metrics, parsed."""
+        return Scrape.get(self.admin)
+
+    # -- clients of the listeners -------------------------------------------------------
+    def _listener(self, listener: str | None) -> tuple[str, int]:
+        return self.at if listener is None else self.listeners[listener]
+
+    def get(self, path: str = "/whoami", host: str = CUSTOM_HOST, *, listener: str | None = None,
+            **kw) -> httpc.Resp:
+        """One HTTPS request on a fresh connection (SNI = host), verified against the test CA."""
+        return httpc.request(self._listener(listener), path, host=host, ca=self.ca_path, **kw)
+
+    def resolve(self, name: str = CUSTOM_HOST, listener: str | None = None) -> str:
+        """A curl --resolve value pinning `name` to the listener."""
+        ip, port = self._listener(listener)
+        return f"{name}:{port}:{ip}"
+
+    def url(self, name: str = CUSTOM_HOST, path: str = "/whoami", listener: str | None = None) -> str:
+        return f"https://{name}:{self._listener(listener)[1]}{path}"
+
+    def raw(self, listener: str | None = None, *, pp: bytes = b"", sni: str | None = CUSTOM_HOST,
+            **kw) -> RawTls:
+        """A raw TLS connection (bytes in, bytes out), optionally after a PROXY header `pp`."""
+        return RawTls(self._listener(listener), pp=pp, sni=sni, ca=self.ca_path, **kw)
+
+    def exchange(self, payload: bytes, listener: str | None = None, *, pp: bytes = b"",
+                 sni: str | None = CUSTOM_HOST, timeout: float = 5.0, **kw):
+        """`payload` on a fresh raw TLS connection: (parsed response or None, raw bytes, server closed)."""
+        c = self.raw(listener, pp=pp, sni=sni, **kw)
+        try:
+            c.send(payload)
+            raw = c.read_all(timeout=timeout)
+        finally:
+            c.close()
+        return (parse_response(raw) if raw else None), raw, c.eof
+
+
+def dns_followed(nameserver: str, **dns_opts) -> dict:
+    """Settings of an upstream whose name is looked up through the test's BIND: TTLs clamped
+    to [1 s, 60 s], a 1 s connect timeout and one retry.
+    Use as `.upstream("eb-prod", f"{EB_HOST}:{port}", **dns_followed(dns.nameserver))`."""
+    return {"connect_timeout": "1s", "retries": 1,
+            "dns": {"nameservers": [nameserver], "min_ttl": "1s", "max_ttl": "60s", **dns_opts}}
 
 
 def run_cli(binary: str | Path, *args, timeout: float = 30.0, cwd=None) -> subprocess.CompletedProcess:

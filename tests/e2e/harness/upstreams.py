@@ -1,6 +1,8 @@
-"""Upstream apps: the Django 'ebapp' under gunicorn (gthread), and tiny per-address servers."""
+"""Upstream apps: the Django 'ebapp' under gunicorn (gthread), tiny per-address servers, and
+a body sink that records how many body bytes reached it."""
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -100,6 +102,43 @@ class TinyServers:
 
     def stop(self) -> None:
         if self.proc is not None:
+            self.proc.stop()
+
+    def tail(self) -> str:
+        return self.proc.tail() if self.proc else ""
+
+
+class BodySink:
+    """harness/body_sink.py on a fresh loopback address: an upstream that reads each body to
+    the end before answering and logs how many body bytes it received (the witness of the
+    body-limit tests)."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir)
+        self.ip = net.loopback_addr()
+        self.port = net.free_port(self.ip)
+        self.log = self.workdir / "body-sink.jsonl"
+        self.proc: Managed | None = None
+
+    @property
+    def addr(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    def start(self) -> "BodySink":
+        self.proc = Managed("body-sink", [sys.executable, str(Path(__file__).with_name("body_sink.py")),
+                                          str(self.port), self.ip, str(self.log)], self.workdir)
+        net.wait_until(lambda: "READY" in self.proc.stdout() or not self.proc.running(), 10, what="body sink")
+        net.wait_tcp(self.ip, self.port, timeout=5, proc=self.proc)
+        return self
+
+    def access(self) -> list[dict]:
+        """Every start/end record the sink logged so far (see body_sink.py)."""
+        if not self.log.exists():
+            return []
+        return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
+
+    def stop(self) -> None:
+        if self.proc:
             self.proc.stop()
 
     def tail(self) -> str:
