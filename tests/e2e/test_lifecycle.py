@@ -5,6 +5,7 @@ connections. Measured numbers go to tests/artifacts/e2e-summary.jsonl."""
 from __future__ import annotations
 
 import copy
+import re
 import signal
 import threading
 import time
@@ -16,6 +17,7 @@ from harness.certs import serial_of_der
 from harness.haproxy import Backend
 from harness.load import Load
 from harness.paths import CUSTOM_HOST, EB_HOST
+from harness.promscrape import Scrape
 from harness.proxy import ProxyBuilder
 
 pytestmark = pytest.mark.lifecycle
@@ -89,10 +91,14 @@ def test_admin_endpoints(make_app, new_proxy, ca, workdir):
             r = httpc.do(c, "GET", path, host)
             assert r.status == 200, (path, r.status, r.text[:200])
             assert r.header("content-length") is not None, f"{path} without Content-Length"
+            if path == "/healthz":
+                assert r.text.strip() == "ok", r.text
             if path == "/readyz":
                 assert r.json() == {"ready": True, "reasons": []}
             if path == "/metrics":
-                assert "staticedge_" in r.text
+                m = Scrape.parse(r.text, r.header("content-type", ""))
+                assert m.value("staticedge_ready") == 1 and m.value("staticedge_draining") == 0, r.text[-2000:]
+                assert m.value("staticedge_upstream_addresses", upstream="app") == 1, r.text[-2000:]
             if path == "/status":
                 st = r.json()
         assert c.requests_done == 4, "the admin port should allow keep-alive"
@@ -213,6 +219,7 @@ def test_bad_reload_keeps_old_config(make_app, new_proxy, ca, workdir):
     at = p.at
     good = copy.deepcopy(p.config)
     hash0 = p.status()["config"]["hash"]
+    before = p.scrape()
 
     def old_config_serves():
         assert p.readyz()[0] == 200
@@ -230,13 +237,14 @@ def test_bad_reload_keeps_old_config(make_app, new_proxy, ca, workdir):
     broken = copy.deepcopy(good)
     broken["route"] = broken["route"][:1]
     text = tomlw.dumps(broken) + 'garbage = "unterminated\n'  # a TOML syntax error
+    garbage_line = len(text.splitlines())
     p.reload(text)
     lr1 = net.wait_until(reload_error, 10, what="/status shows the reload error")
     print("after syntax error:", lr1)
     assert p.running()
     old_config_serves()
-    assert str(p.config_path) in lr1["error"] or str(p.config_path) in p.stderr(), \
-        "the error should name the file (file:line:col)"
+    assert re.match(rf"{re.escape(str(p.config_path))}:{garbage_line}:\d+: \S", lr1["error"]), \
+        f"the error should name the file and the line of the syntax error ({garbage_line}): {lr1['error']}"
 
     # 2. a missing certificate file
     missing = copy.deepcopy(good)
@@ -245,9 +253,14 @@ def test_bad_reload_keeps_old_config(make_app, new_proxy, ca, workdir):
     p.reload(missing)
     lr2 = net.wait_until(lambda: reload_error(lr1["error"]), 10, what="/status shows the second reload error")
     print("after missing cert:", lr2)
-    assert "no-such-cert.pem" in lr2["error"]
+    cert_line = next(i for i, l in enumerate(p.config_path.read_text().splitlines(), 1) if "no-such-cert.pem" in l)
+    assert re.match(rf"{re.escape(str(p.config_path))}:{cert_line}:\d+: .*no-such-cert\.pem", lr2["error"]), \
+        f"the error should name the file, the certificate's line ({cert_line}) and the missing file: {lr2['error']}"
     assert p.running()
     old_config_serves()
+    after = p.scrape()
+    assert after.moved(before, "staticedge_config_reloads_total") == {(("result", "error"),): 2}, \
+        after.moved(before, "staticedge_config_reloads_total")
     report.record("lifecycle.bad_reload", syntax_error=lr1, missing_cert=lr2)
 
 

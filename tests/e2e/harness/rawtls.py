@@ -1,14 +1,13 @@
 """Byte-exact clients for the security tests: a PROXY protocol v2 encoder, a TLS client
 over a plain socket (ssl.MemoryBIO, so a PROXY header and the ClientHello can leave in one
-segment as an NLB sends them), a raw HTTP/1 response parser, a Prometheus text reader and
-a CA with an intermediate (a leaf served with its chain).
+segment as an NLB sends them), a raw HTTP/1 response parser and a CA with an intermediate
+(a leaf served with its chain). Metrics are read with harness/promscrape.py.
 
     pp = proxy_v2("203.0.113.7", 51234, "127.0.2.9", 443)     # PROXY command
     pp = proxy_v2_local()                                     # LOCAL command (NLB health checks)
     c = RawTls((ip, port), pp=pp, sni="api.example.test", ca=ca_path)   # handshakes
     c.send(b"GET / HTTP/1.1\\r\\n...");  raw = c.read_all(timeout=5);  c.close()
     resp = parse_response(raw)                                 # -> RawResp(status, headers, body)
-    metric(text, "staticedge_rejected_requests_total", reason="forbidden") -> float
 """
 from __future__ import annotations
 
@@ -268,23 +267,6 @@ def response_complete(raw: bytes) -> bool:
     if r.header("content-length") is not None:
         return len(raw) - end - 4 >= int(r.header("content-length"))
     return False
-
-
-# -- Prometheus text -------------------------------------------------------------------------
-
-def metric(text: str, name: str, **labels) -> float:
-    """Sum of the samples of `name` whose labels include `labels` (0 when none)."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        m = re.match(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{([^}]*)\})?\s+(\S+)", line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        if all(got.get(k) == str(v) for k, v in labels.items()):
-            total += float(m.group(4))
-    return total
 
 
 # -- a chain: root -> intermediate -> leaf ---------------------------------------------------
