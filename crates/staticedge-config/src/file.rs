@@ -220,7 +220,7 @@ impl<'i> Table<'i> {
             DeValue::Integer(n) => {
                 p.add(
                     &span,
-                    format!("{name}: a duration is a string with a unit, not a number: write {key} = \"{n}s\" (or \"{n}ms\")"),
+                    format!("{name}: durations are strings with a unit, not numbers: write {key} = \"{n}s\" for {n} seconds (or \"{n}ms\", \"{n}m\")"),
                 );
                 return None;
             }
@@ -308,6 +308,25 @@ impl<'i> Table<'i> {
         }
     }
 
+    /// A value that may be written as a string or as a table (`host_header`).
+    pub(crate) fn string_or_table(
+        &mut self,
+        key: &'static str,
+        p: &mut Problems<'_>,
+    ) -> Option<StringOrTable<'i>> {
+        let v = self.take(key)?;
+        let name = self.key_path(key);
+        let span = v.span();
+        match v.into_inner() {
+            DeValue::String(s) => Some(StringOrTable::String(Spanned::new(span, s.into_owned()))),
+            DeValue::Table(t) => Some(StringOrTable::Table(Table::new(name, false, span, t))),
+            other => {
+                p.add(&span, wrong_type(&name, "a string or a table", &other));
+                None
+            }
+        }
+    }
+
     /// The entries of an array of tables (`[[listener]]`).
     pub(crate) fn tables(&mut self, key: &'static str, p: &mut Problems<'_>) -> Vec<Table<'i>> {
         let Some(v) = self.take(key) else {
@@ -387,6 +406,14 @@ impl<'i> Table<'i> {
             );
         }
     }
+}
+
+/// A key whose value is either a string or a table.
+pub(crate) enum StringOrTable<'i> {
+    /// Written as `key = "..."`.
+    String(Spanned<String>),
+    /// Written as `key = { ... }` or `[section.key]`.
+    Table(Table<'i>),
 }
 
 /// The known word closest to `word`, when it is close enough to be a typo of it:

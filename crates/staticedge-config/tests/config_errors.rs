@@ -198,3 +198,114 @@ fn unknown_key_wrong_type_and_invalid_value_are_reported_in_one_run() {
         assert!(line.starts_with(want), "got {line:?}, want {want:?}");
     }
 }
+
+/// Mistakes an operator makes with the docs open: each message names the key and
+/// says what to write instead.
+#[test]
+fn messages_say_what_to_write() {
+    let route_with = |line: &'static str| {
+        (
+            "upstream = \"app\"\n",
+            format!("upstream = \"app\"\n{line}\n"),
+        )
+    };
+    let cases: Vec<(&str, (&str, String), &str)> = vec![
+        ("host_header typo", route_with("host_header = \"upsteam\""), "/x/se.toml:14:15: route.host_header: unknown value \"upsteam\"; did you mean \"upstream\"?"),
+        ("host_header capitalised", route_with("host_header = \"Preserve\""), "/x/se.toml:14:15: route.host_header: unknown value \"Preserve\"; did you mean \"preserve\"?"),
+        ("host_header empty", route_with("host_header = \"\""), "/x/se.toml:14:15: route.host_header: the Host value is empty"),
+        ("host_header URL", route_with("host_header = \"https://app.example.com/\""), "/x/se.toml:14:15: route.host_header: \"https://app.example.com/\" is a URL (https://...); write only the host, like \"app.example.com\""),
+        ("host_header CR LF", route_with("host_header = \"app.example.com\\r\\nX-Admin: 1\""), "/x/se.toml:14:15: route.host_header: \"app.example.com\\r\\nX-Admin: 1\" contains a space, line break or control character"),
+        ("host_header without a dot", route_with("host_header = \"backend\""), "/x/se.toml:14:15: route.host_header: \"backend\" is neither \"preserve\", \"upstream\" nor a host name with a dot; for a name without a dot write host_header = { literal = \"backend\" }"),
+        ("host_header table with a bad literal", route_with("host_header = { literal = \"a b\" }"), "/x/se.toml:14:27: route.host_header: \"a b\" contains a space"),
+        ("host_header table with a number", route_with("host_header = { literal = 5 }"), "/x/se.toml:14:27: route.host_header.literal: expected a string, found the integer 5"),
+        ("duration as a number", ("address = \"app.example.com:80\"", "address = \"app.example.com:80\"\nconnect_timeout = 2".into()), "/x/se.toml:17:19: upstream.app.connect_timeout: durations are strings with a unit, not numbers: write connect_timeout = \"2s\" for 2 seconds"),
+        ("IPv6 any without brackets", ("127.0.0.1:8443", ":::443".into()), "/x/se.toml:9:10: listener.listen: invalid socket address \":::443\" (invalid socket address syntax); an IPv6 address needs brackets: write \"[::]:443\""),
+        ("IPv6 without brackets", ("127.0.0.1:8443", "2001:db8::1:443".into()), "an IPv6 address needs brackets: write \"[2001:db8::1]:443\""),
+        ("listen without a port", ("127.0.0.1:8443", "127.0.0.1".into()), "the port is missing: write \"127.0.0.1:443\""),
+        ("listen on a host name", ("127.0.0.1:8443", "localhost:443".into()), "host names are not accepted here: write an IP address, like \"0.0.0.0:443\""),
+        ("one address as a CIDR", route_with("allow_cidrs = [\"203.0.113.7\"]"), "/x/se.toml:14:16: route.allow_cidrs: \"203.0.113.7\" is an address, not a network: write \"203.0.113.7/32\" for this one address"),
+        ("upstream as a URL", ("app.example.com:80", "http://app.example.com/".into()), "/x/se.toml:16:11: upstream.app.address: \"http://app.example.com/\" is a URL; write host:port without a scheme or path: address = \"app.example.com:80\""),
+        ("https upstream as a URL", ("app.example.com:80", "https://app.example.com".into()), "address = \"app.example.com:443\" and tls = true"),
+    ];
+    let path = Path::new("/x/se.toml");
+    for (name, (from, to), want) in cases {
+        assert!(BASE.contains(from), "{name}: bad test");
+        let text = BASE.replacen(from, &to, 1);
+        let errors = parse(path, &text).expect_err(name);
+        let rendered = errors.to_string();
+        assert_eq!(errors.0.len(), 1, "{name}: {rendered}");
+        assert!(
+            rendered.contains(want),
+            "{name}: got {rendered:?}, want it to contain {want:?}"
+        );
+    }
+}
+
+#[test]
+fn host_header_keywords_and_literals_mean_what_they_say() {
+    let cases = [
+        ("host_header = \"preserve\"", HostHeader::Preserve),
+        ("host_header = \"upstream\"", HostHeader::Upstream),
+        (
+            "host_header = \"app.example.com\"",
+            HostHeader::Literal("app.example.com".into()),
+        ),
+        (
+            "host_header = \"app.example.com:8080\"",
+            HostHeader::Literal("app.example.com:8080".into()),
+        ),
+        (
+            "host_header = \"10.0.0.5\"",
+            HostHeader::Literal("10.0.0.5".into()),
+        ),
+        (
+            "host_header = { literal = \"backend\" }",
+            HostHeader::Literal("backend".into()),
+        ),
+        (
+            "host_header = { literal = \"upstream\" }",
+            HostHeader::Literal("upstream".into()),
+        ),
+    ];
+    for (line, want) in cases {
+        let text = BASE.replacen(
+            "upstream = \"app\"\n",
+            &format!("upstream = \"app\"\n{line}\n"),
+            1,
+        );
+        let config = parse(Path::new("se.toml"), &text).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(config.routes[0].host_header, want, "{line}");
+    }
+}
+
+/// The commented example operators start from is valid, and the fuzz seed full of
+/// mistakes yields one line per mistake (and nothing twice).
+#[test]
+fn the_shipped_example_is_valid_and_the_mistakes_seed_reports_each_mistake() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let example = root.join("config/staticedge.example.toml");
+    let text = std::fs::read_to_string(&example).expect("example");
+    if let Err(e) = parse(&example, &text) {
+        panic!("the example has problems:\n{e}");
+    }
+    let seed = root.join("tests/fuzz/corpus/config/mistakes.toml");
+    let text = std::fs::read_to_string(&seed).expect("seed");
+    let errors = parse(Path::new("m.toml"), &text).expect_err("mistakes");
+    let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    let want = [
+        "m.toml:2:1: unknown field `grace_perod`",
+        "m.toml:3:11: server.threads: expected an integer",
+        "m.toml:6:19: limits.max_connections: expected an integer",
+        "m.toml:9:10: listener.listen: invalid socket address \":::443\"",
+        "m.toml:12:10: listener.listen: invalid socket address \"2001:db8::1:443\"",
+        "m.toml:15:29: route.hosts: expected a string",
+        "m.toml:17:15: route.host_header: unknown value \"upsteam\"",
+        "m.toml:18:16: route.allow_cidrs: \"203.0.113.7\" is an address",
+        "m.toml:26:11: upstream.app.address: \"http://app.example.com/\" is a URL",
+        "m.toml:27:19: upstream.app.connect_timeout: durations are strings",
+    ];
+    assert_eq!(lines.len(), want.len(), "{errors}");
+    for (line, want) in lines.iter().zip(want) {
+        assert!(line.starts_with(want), "got {line:?}, want {want:?}");
+    }
+}

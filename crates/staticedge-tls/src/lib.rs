@@ -5,11 +5,15 @@
 //! config file's line and column, never a panic in a listener task. The loaded set
 //! lives in a [`CertStore`] that answers SNI lookups and can be swapped atomically on
 //! reload, so new handshakes get new certificates while open connections keep theirs.
+//! [`check_certificates`] finds what loading alone does not: a certificate expired or
+//! about to, and route hosts no certificate covers.
 
+mod check;
 mod load;
 mod server_config;
 mod store;
 
+pub use check::{check_certificates, CertReport, EXPIRY_WARNING};
 pub use load::{load_certificates, CertInfo, LoadedCert};
 pub use server_config::{build_server_config, TlsPolicy};
 pub use store::{CertSet, CertStore};

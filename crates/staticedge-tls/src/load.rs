@@ -16,6 +16,11 @@ pub struct CertInfo {
     pub path: String,
     /// DNS names from the subjectAltName extension, lowercase (`*.x` kept as written).
     pub names: Vec<String>,
+    /// IP addresses from the subjectAltName extension.
+    pub ips: Vec<std::net::IpAddr>,
+    /// Where the `cert = ` line of this certificate is in the configuration, so later
+    /// checks (expiry, names) point at it.
+    pub at: Location,
     /// Subject common name, for display when there are no SANs.
     pub subject: String,
     /// Serial number, hex.
@@ -72,6 +77,16 @@ pub fn load_certificates(
 }
 
 fn load_one(f: &CertificateFiles) -> Result<LoadedCert, (Location, String)> {
+    if looks_swapped(f) {
+        return Err((
+            f.cert_at,
+            format!(
+                "{} holds a private key and {} a certificate: are cert and key swapped?",
+                f.cert.display(),
+                f.key.display()
+            ),
+        ));
+    }
     let chain = read_chain(&f.cert).map_err(|m| (f.cert_at, m))?;
     let key_der = read_key(&f.key).map_err(|m| (f.key_at, m))?;
     let signing = any_supported_type(&key_der).map_err(|e| {
@@ -80,7 +95,7 @@ fn load_one(f: &CertificateFiles) -> Result<LoadedCert, (Location, String)> {
             format!("{}: unsupported private key: {e}", f.key.display()),
         )
     })?;
-    let info = describe(&f.cert, &chain[0]).map_err(|m| (f.cert_at, m))?;
+    let info = describe(&f.cert, &chain[0], f.cert_at).map_err(|m| (f.cert_at, m))?;
     let key = CertifiedKey::new(chain, signing);
     key.keys_match().map_err(|_| {
         (
@@ -96,6 +111,17 @@ fn load_one(f: &CertificateFiles) -> Result<LoadedCert, (Location, String)> {
         key: Arc::new(key),
         info,
     })
+}
+
+/// True when the `cert` file holds a private key and no certificate while the
+/// `key` file holds a certificate: the two paths were written the wrong way round.
+fn looks_swapped(f: &CertificateFiles) -> bool {
+    let (Ok(cert_pem), Ok(key_pem)) = (std::fs::read(&f.cert), std::fs::read(&f.key)) else {
+        return false;
+    };
+    let has_cert = |pem: &[u8]| rustls_pemfile::certs(&mut &pem[..]).any(|c| c.is_ok());
+    let has_key = |pem: &[u8]| matches!(rustls_pemfile::private_key(&mut &pem[..]), Ok(Some(_)));
+    !has_cert(&cert_pem) && has_key(&cert_pem) && has_cert(&key_pem)
 }
 
 fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
@@ -123,17 +149,10 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
         .ok_or_else(|| format!("{}: no PEM private key block found", path.display()))
 }
 
-fn describe(path: &Path, leaf: &CertificateDer<'_>) -> Result<CertInfo, String> {
+fn describe(path: &Path, leaf: &CertificateDer<'_>, at: Location) -> Result<CertInfo, String> {
     let (_, cert) = X509Certificate::from_der(leaf.as_ref())
         .map_err(|e| format!("{}: cannot parse the certificate: {e}", path.display()))?;
-    let mut names = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for n in &san.value.general_names {
-            if let GeneralName::DNSName(d) = n {
-                names.push(d.to_ascii_lowercase());
-            }
-        }
-    }
+    let (names, ips) = subject_alt_names(&cert);
     let subject = cert
         .subject()
         .iter_common_name()
@@ -152,9 +171,33 @@ fn describe(path: &Path, leaf: &CertificateDer<'_>) -> Result<CertInfo, String> 
     Ok(CertInfo {
         path: path.display().to_string(),
         names,
+        ips,
+        at,
         subject,
         serial: cert.raw_serial_as_string().replace(':', ""),
         not_before: to_time(cert.validity().not_before),
         not_after: to_time(cert.validity().not_after),
     })
+}
+
+/// DNS names (lowercase) and IP addresses from the subjectAltName extension.
+fn subject_alt_names(cert: &X509Certificate<'_>) -> (Vec<String>, Vec<std::net::IpAddr>) {
+    let mut names = Vec::new();
+    let mut ips = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => names.push(d.to_ascii_lowercase()),
+                GeneralName::IPAddress(bytes) => {
+                    if let Ok(v4) = <[u8; 4]>::try_from(*bytes) {
+                        ips.push(std::net::IpAddr::from(v4));
+                    } else if let Ok(v6) = <[u8; 16]>::try_from(*bytes) {
+                        ips.push(std::net::IpAddr::from(v6));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    (names, ips)
 }

@@ -63,6 +63,13 @@ fn bad_files_are_config_errors_at_the_line_that_names_them() {
         assert!(line.contains(want), "{name}: {line}");
         assert_eq!(errors.0.len(), 1, "{name}");
     }
+    let swapped =
+        load_certificates(Path::new("se.toml"), &[files(&a.key, &a.cert)]).expect_err("swapped");
+    assert!(
+        swapped.to_string().starts_with("se.toml:4:8: ")
+            && swapped.to_string().ends_with("are cert and key swapped?"),
+        "{swapped}"
+    );
     let mismatch =
         load_certificates(Path::new("se.toml"), &[files(&a.cert, &b.key)]).expect_err("mismatch");
     assert!(

@@ -5,7 +5,7 @@ use crate::file::{Problems, Table};
 use crate::host::HostPattern;
 use crate::model::*;
 use std::collections::{BTreeMap, HashMap};
-use toml::Spanned;
+use std::net::IpAddr;
 
 /// Where each (host pattern, path prefix) pair was first routed, to refuse a second.
 type FirstRouted = HashMap<(HostPattern, String), Location>;
@@ -33,7 +33,7 @@ fn route(
     let path_prefix = path_prefix(p, &mut t);
     let (hosts, hosts_at) = hosts(p, &mut t, &path_prefix, first_routed);
     let upstream = upstream_name(p, &mut t, upstreams);
-    let host_header = host_header(p, &mut t);
+    let host_header = super::host_header::host_header(p, &mut t);
     let allow_cidrs = allow_cidrs(p, &mut t);
     t.finish(p);
     Route {
@@ -125,33 +125,34 @@ fn upstream_name(
     name.into_inner()
 }
 
-/// `host_header`: `"preserve"` (default), `"upstream"` or a literal Host.
-fn host_header(p: &mut Problems<'_>, t: &mut Table<'_>) -> HostHeader {
-    match t.string("host_header", p).as_ref().map(Spanned::get_ref) {
-        None => HostHeader::Preserve,
-        Some(s) if s == "preserve" => HostHeader::Preserve,
-        Some(s) if s == "upstream" => HostHeader::Upstream,
-        Some(literal) => HostHeader::Literal(literal.clone()),
-    }
-}
-
 /// `allow_cidrs`: networks such as `"10.0.0.0/8"`.
 fn allow_cidrs(p: &mut Problems<'_>, t: &mut Table<'_>) -> Vec<ipnet::IpNet> {
     let written = t.strings("allow_cidrs", p).unwrap_or_default();
     written
         .iter()
-        .filter_map(|c| match c.get_ref().trim().parse::<ipnet::IpNet>() {
-            Ok(net) => Some(net),
-            Err(e) => {
-                p.add(
-                    &c.span(),
-                    format!(
-                        "route.allow_cidrs: invalid IP network {:?} ({e})",
-                        c.get_ref()
-                    ),
-                );
-                None
-            }
+        .filter_map(|c| {
+            let raw = c.get_ref().trim();
+            raw.parse::<ipnet::IpNet>()
+                .map_err(|e| {
+                    p.add(
+                        &c.span(),
+                        format!("route.allow_cidrs: {}", cidr_problem(raw, e)),
+                    )
+                })
+                .ok()
         })
         .collect()
+}
+
+/// Why `raw` is not a network, and what to write: a lone address gets its `/32`.
+fn cidr_problem(raw: &str, e: ipnet::AddrParseError) -> String {
+    match raw.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            format!("{raw:?} is an address, not a network: write \"{ip}/32\" for this one address")
+        }
+        Ok(IpAddr::V6(ip)) => {
+            format!("{raw:?} is an address, not a network: write \"{ip}/128\" for this one address")
+        }
+        Err(_) => format!("invalid IP network {raw:?} ({e}); write it like \"10.0.0.0/8\""),
+    }
 }

@@ -87,6 +87,9 @@ pub(crate) fn parse_upstream_address(raw: &str) -> Result<UpstreamAddress, Strin
     if let Ok(addr) = raw.parse::<SocketAddr>() {
         return Ok(UpstreamAddress::Ip(addr));
     }
+    if let Some((scheme, rest)) = raw.split_once("://") {
+        return Err(url_problem(raw, scheme, rest));
+    }
     let Some((host, port)) = raw.rsplit_once(':') else {
         return Err(format!("{raw:?} needs a port, like \"{raw}:80\""));
     };
@@ -103,6 +106,23 @@ pub(crate) fn parse_upstream_address(raw: &str) -> Result<UpstreamAddress, Strin
         Ok(HostPattern::Exact(name)) => Ok(UpstreamAddress::Name { host: name, port }),
         _ => Err(format!("{raw:?}: {host:?} is not a valid DNS name")),
     }
+}
+
+/// An address written as a URL: say to write `host:port`, with the port the scheme
+/// implies and `tls = true` for https.
+fn url_problem(raw: &str, scheme: &str, rest: &str) -> String {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let https = scheme.eq_ignore_ascii_case("https");
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+    {
+        authority.to_string()
+    } else {
+        format!("{authority}:{}", if https { 443 } else { 80 })
+    };
+    let tls = if https { " and tls = true" } else { "" };
+    format!("{raw:?} is a URL; write host:port without a scheme or path: address = \"{with_port}\"{tls}")
 }
 
 /// `[upstream.NAME.dns]`, or its defaults when absent.

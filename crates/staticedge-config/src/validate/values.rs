@@ -2,7 +2,7 @@
 //! address, a duration that must be above zero.
 
 use crate::file::{nearest, quoted_list, Problems};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 use toml::Spanned;
 
@@ -30,7 +30,8 @@ pub(super) fn one_of<T: Copy>(
     None
 }
 
-/// An `IP:port` socket address (IPv6 in brackets).
+/// An `IP:port` socket address (IPv6 in brackets). The message says what to write
+/// for the usual slips: IPv6 without brackets, a missing port, a host name.
 pub(super) fn socket_addr(
     p: &mut Problems<'_>,
     value: &Spanned<String>,
@@ -42,10 +43,36 @@ pub(super) fn socket_addr(
         Err(e) => {
             p.add(
                 &value.span(),
-                format!("{name}: invalid socket address {raw:?} ({e}); write IP:port, like \"0.0.0.0:443\" or \"[::]:443\""),
+                format!(
+                    "{name}: invalid socket address {raw:?} ({e}); {}",
+                    socket_addr_hint(raw)
+                ),
             );
             None
         }
+    }
+}
+
+/// What to write instead of `raw`, which is not an `IP:port`.
+fn socket_addr_hint(raw: &str) -> String {
+    if !raw.starts_with('[') {
+        if let Some((host, port)) = raw.rsplit_once(':') {
+            if host.parse::<Ipv6Addr>().is_ok() && port.parse::<u16>().is_ok() {
+                return format!("an IPv6 address needs brackets: write \"[{host}]:{port}\"");
+            }
+            if host.parse::<IpAddr>().is_err() && port.parse::<u16>().is_ok() {
+                return format!("host names are not accepted here: write an IP address, like \"0.0.0.0:{port}\"");
+            }
+        }
+    }
+    match raw
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        Ok(IpAddr::V4(ip)) => format!("the port is missing: write \"{ip}:443\""),
+        Ok(IpAddr::V6(ip)) => format!("the port is missing: write \"[{ip}]:443\""),
+        Err(_) => "write IP:port, like \"0.0.0.0:443\" or \"[::]:443\"".to_string(),
     }
 }
 

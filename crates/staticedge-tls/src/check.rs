@@ -1,0 +1,154 @@
+//! What `staticedge check` and a reload must know about the certificates beyond
+//! "they load": whether each is valid now, whether one is about to expire, and
+//! whether every route's hosts are covered by some certificate. Each finding is a
+//! `file:line:col` line pointing at the `cert =` line of the `[[tls.certificate]]`
+//! entry or at the route's host.
+
+use crate::load::CertInfo;
+use staticedge_config::{Config, ConfigError, ConfigErrors, HostPattern, Location};
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// A certificate that expires within this long is a warning.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// The findings of [`check_certificates`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CertReport {
+    /// Problems that must refuse the configuration (`check` exits 1, a reload is
+    /// refused): a certificate outside its validity period, a route host that no
+    /// certificate covers.
+    pub errors: ConfigErrors,
+    /// Worth telling the operator, not refusing: a certificate that expires within
+    /// [`EXPIRY_WARNING`]. Each message starts with `warning:`, so a line reads
+    /// `file:line:col: warning: ...` like a compiler's.
+    pub warnings: ConfigErrors,
+}
+
+/// Checks the loaded certificates (`certs`, in configuration order, as
+/// `CertSet::infos` returns them) against the clock and against `config`'s routes.
+///
+/// Host coverage is checked only when some listener terminates TLS and at least one
+/// certificate loaded. A route host is covered when a certificate's SAN names it
+/// exactly, or a wildcard SAN covers it (one label, as TLS clients check it; see
+/// `staticedge_config::host`). A route wildcard `*.example.com` is covered by the
+/// SAN `*.example.com`. The catch-all `*` needs no certificate of its own.
+pub fn check_certificates(
+    config_path: &Path,
+    config: &Config,
+    certs: &[CertInfo],
+    now: SystemTime,
+) -> CertReport {
+    let mut report = CertReport::default();
+    for cert in certs {
+        check_validity(config_path, cert, now, &mut report);
+    }
+    let serves_tls = config.listeners.iter().any(|l| l.tls);
+    if serves_tls && !certs.is_empty() {
+        check_route_hosts(config_path, config, certs, &mut report.errors);
+    }
+    report.errors = std::mem::take(&mut report.errors).sorted();
+    report.warnings = std::mem::take(&mut report.warnings).sorted();
+    report
+}
+
+fn check_validity(config_path: &Path, cert: &CertInfo, now: SystemTime, report: &mut CertReport) {
+    let at = |message: String| ConfigError::new(config_path, cert.at, message);
+    if now < cert.not_before {
+        report.errors.push(at(format!(
+            "{} is not valid yet: its validity starts {} (check the clock, or install the previous certificate until then)",
+            cert.path,
+            utc(cert.not_before)
+        )));
+    } else if now >= cert.not_after {
+        report.errors.push(at(format!(
+            "{} expired {} ({} ago): renew it",
+            cert.path,
+            utc(cert.not_after),
+            days(now.duration_since(cert.not_after).unwrap_or_default())
+        )));
+    } else {
+        let left = cert.not_after.duration_since(now).unwrap_or_default();
+        if left < EXPIRY_WARNING {
+            report.warnings.push(at(format!(
+                "warning: {} expires {} (in {}): renew it",
+                cert.path,
+                utc(cert.not_after),
+                days(left)
+            )));
+        }
+    }
+}
+
+fn check_route_hosts(
+    config_path: &Path,
+    config: &Config,
+    certs: &[CertInfo],
+    errors: &mut ConfigErrors,
+) {
+    for route in &config.routes {
+        for (i, host) in route.hosts.iter().enumerate() {
+            if certs.iter().any(|c| covers(c, host)) {
+                continue;
+            }
+            let at = route
+                .hosts_at
+                .get(i)
+                .copied()
+                .unwrap_or(Location { line: 1, col: 1 });
+            errors.push(ConfigError::new(
+                config_path,
+                at,
+                format!(
+                    "route.hosts: no [[tls.certificate]] covers {host} (certificates name: {}); TLS clients asking for it would get the first certificate and refuse it",
+                    all_names(certs)
+                ),
+            ));
+        }
+    }
+}
+
+/// True when `cert` serves every name the route pattern `host` can stand for, at
+/// least at its first level.
+fn covers(cert: &CertInfo, host: &HostPattern) -> bool {
+    let patterns = || cert.names.iter().filter_map(|n| HostPattern::parse(n).ok());
+    match host {
+        HostPattern::Any => true,
+        HostPattern::Exact(name) => match name.parse::<IpAddr>() {
+            Ok(ip) => cert.ips.contains(&ip),
+            Err(_) => patterns().any(|p| p.covers_as_certificate(name)),
+        },
+        HostPattern::Wildcard(_) => patterns().any(|p| &p == host),
+    }
+}
+
+fn all_names(certs: &[CertInfo]) -> String {
+    let names: Vec<String> = certs
+        .iter()
+        .flat_map(|c| {
+            c.names
+                .iter()
+                .cloned()
+                .chain(c.ips.iter().map(IpAddr::to_string))
+        })
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn utc(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn days(d: Duration) -> String {
+    let days = d.as_secs() / 86_400;
+    match days {
+        0 => format!("{} hours", d.as_secs() / 3600),
+        1 => "1 day".to_string(),
+        n => format!("{n} days"),
+    }
+}
