@@ -9,9 +9,8 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use prometheus::{Encoder, TextEncoder};
 use serde_json::json;
-use staticedge_proxy::SharedState;
+use staticedge_policy::{InFlight, SharedState};
 use staticedge_tls::CertStore;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 /// Everything the admin endpoints read.
@@ -24,7 +23,7 @@ pub struct AdminView {
     /// Drain, reload and probe state.
     pub lifecycle: Arc<Lifecycle>,
     /// Requests in progress.
-    pub in_flight: Arc<AtomicUsize>,
+    pub in_flight: InFlight,
 }
 
 /// The admin application.

@@ -97,7 +97,7 @@ pub async fn status_json(view: &AdminView) -> Value {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": view.lifecycle.uptime_seconds(),
         "draining": view.lifecycle.is_draining(),
-        "in_flight_requests": view.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        "in_flight_requests": view.in_flight.count(),
         "config": {
             "source": config.source.path.display().to_string(),
             "hash": config.source.sha256,

@@ -156,6 +156,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.build_info
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
+    // Series whose label values are known in advance start at 0, so `absent()`
+    // alerts and dashboards see them before the first event.
+    for result in ["ok", "error"] {
+        m.config_reloads.with_label_values(&[result]);
+    }
     Ok(m)
 }
 
@@ -171,18 +176,75 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| match build() {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_metric_registers_and_is_exported() {
-        METRICS.requests.with_label_values(&["r", "200"]).inc();
-        let names: Vec<String> = prometheus::gather()
+    /// Every metric, touched once so that label vectors appear in a scrape.
+    fn touch_all(m: &Metrics) -> usize {
+        m.requests.with_label_values(&["r", "200"]).inc();
+        m.request_duration.with_label_values(&["r"]).observe(0.1);
+        m.upstream_duration.with_label_values(&["u"]).observe(0.1);
+        m.upstream_errors.with_label_values(&["u", "connect"]).inc();
+        m.upstream_retries.with_label_values(&["u"]).inc();
+        m.downstream_connections.set(0);
+        m.tls_handshakes
+            .with_label_values(&["ok", "TLSv1_3", "h2"])
+            .inc();
+        m.dns_lookups.with_label_values(&["u", "ok"]).inc();
+        m.upstream_addresses.with_label_values(&["u"]).set(1);
+        m.dns_stale_seconds.with_label_values(&["u"]).set(0.0);
+        m.certificate_expiry.with_label_values(&["c"]).set(1.0);
+        m.draining.set(0);
+        m.config_reloads.with_label_values(&["ok"]);
+        m.build_info.with_label_values(&["v"]).set(1);
+        m.access_log_dropped.inc_by(0);
+        m.rejected.with_label_values(&["no_route"]).inc();
+        m.ready.set(1);
+        m.probe_success.with_label_values(&["u"]).set(1);
+        m.proxy_protocol_rejected
+            .with_label_values(&["missing"])
+            .inc();
+        19
+    }
+
+    fn exported_names() -> Vec<String> {
+        prometheus::gather()
             .iter()
             .map(|f| f.name().to_string())
-            .collect();
-        for want in ["staticedge_requests_total", "staticedge_build_info"] {
+            .filter(|n| n.starts_with("staticedge_"))
+            .collect()
+    }
+
+    #[test]
+    fn every_metric_registers_and_is_exported() {
+        let touched = touch_all(&METRICS);
+        let names = exported_names();
+        assert_eq!(names.len(), touched, "one family per metric: {names:?}");
+        // Every exported name is documented for the operator.
+        let docs = include_str!("../../../docs/observability.md");
+        for name in &names {
             assert!(
-                names.iter().any(|n| n == want),
-                "{want} missing from {names:?}"
+                docs.contains(name.as_str()),
+                "{name} is not in docs/observability.md"
             );
         }
+    }
+
+    #[test]
+    fn reload_counters_start_at_zero() {
+        LazyLock::force(&METRICS);
+        let mut results: Vec<(String, f64)> = prometheus::gather()
+            .iter()
+            .filter(|f| f.name() == "staticedge_config_reloads_total")
+            .flat_map(|f| f.get_metric().iter())
+            .map(|m| {
+                (
+                    m.get_label()[0].value().to_string(),
+                    m.get_counter().value(),
+                )
+            })
+            .collect();
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            results,
+            [("error".to_string(), 0.0), ("ok".to_string(), 0.0)]
+        );
     }
 }

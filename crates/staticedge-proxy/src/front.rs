@@ -9,7 +9,6 @@
 //! the listening socket.
 
 use crate::limits::{ConnectionLimits, ConnectionSlot};
-use crate::state::SharedState;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::BytesMut;
@@ -17,20 +16,25 @@ use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::listeners::tls::{Acceptor, TlsSettings};
 use pingora::listeners::TlsAccept;
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::tls::TlsRef;
-use pingora::protocols::{Ssl, Stream, ALPN};
+use pingora::protocols::{Digest, Ssl, Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use pingora::tls::TlsAcceptor;
 use rustls::server::ResolvesServerCert;
 use rustls::ServerConfig;
 use staticedge_config::ProxyProtocolMode;
 use staticedge_metrics::METRICS;
+use staticedge_policy::{
+    finish, framing, request_id, AccessLogger, Outcome, Refusal, RequestSummary, SharedState,
+    TlsSummary,
+};
 use std::any::Any;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
 /// What the handshake negotiated that requests want to know (the access log's `sni`).
@@ -51,6 +55,20 @@ impl TlsAccept for CaptureFacts {
         Some(Arc::new(TlsFacts {
             sni: tls.server_name().map(str::to_string),
         }))
+    }
+}
+
+/// The TLS facts of a request's connection, in the policy's terms. The front put
+/// the server name into pingora's TLS digest at the handshake; this is the one place
+/// that reads it back.
+pub fn tls_summary(digest: Option<&Digest>, h2: bool) -> TlsSummary<'_> {
+    let ssl = digest.and_then(|d| d.ssl_digest.as_ref());
+    TlsSummary {
+        version: ssl.map(|s| s.version.as_ref()),
+        sni: ssl
+            .and_then(|s| s.extension.get::<TlsFacts>())
+            .and_then(|f| f.sni.as_deref()),
+        alpn: if h2 { "h2" } else { "http/1.1" },
     }
 }
 
@@ -97,22 +115,26 @@ pub struct Front<A> {
     tls: Option<Arc<ArcSwap<Acceptor>>>,
     state: SharedState,
     limits: Arc<ConnectionLimits>,
+    access_log: AccessLogger,
 }
 
 impl<A> Front<A> {
     /// Wraps `app`. `tls` is shared with the reload path, which may replace it;
-    /// `state` gives each connection its listener's settings and the deadlines.
+    /// `state` gives each connection its listener's settings and the deadlines;
+    /// `access_log` records the answers the front gives itself.
     pub fn new(
         app: A,
         tls: Option<Arc<ArcSwap<Acceptor>>>,
         state: SharedState,
         limits: Arc<ConnectionLimits>,
+        access_log: AccessLogger,
     ) -> Self {
         Front {
             app: Arc::new(app),
             tls,
             state,
             limits,
+            access_log,
         }
     }
 
@@ -136,25 +158,30 @@ fn alpn_label(alpn: Option<ALPN>) -> &'static str {
 }
 
 /// Why a request header was not read.
+#[derive(Debug, PartialEq, Eq)]
 enum HeaderWait {
-    /// The client closed (or errored) between requests: nothing to answer.
+    /// The client closed (or errored) between requests, or the drain began while the
+    /// connection was idle: nothing to answer.
     Closed,
     /// The client started a header and did not finish it in time.
     TooSlow,
 }
 
-/// Reads until the end of an HTTP/1 header (or 64 KiB), returning the bytes for
-/// pingora to parse. The first byte may take `idle`; the rest of the header must
-/// follow within `header` of it. An idle keep-alive connection waits for that first
-/// byte with no buffer at all (TLS has already buffered the request when it
-/// arrives, so the split costs no system call); the rest goes into one growing
+/// The most a request header may take before it is handed on unparsed; beyond it the
+/// engine's own header size limit answers.
+const HEADER_PREREAD_LIMIT: usize = 64 * 1024;
+
+/// Reads until the end of an HTTP/1 header (or [`HEADER_PREREAD_LIMIT`]), returning
+/// the bytes for the engine to parse. The first byte may take `idle`; the rest of the
+/// header must follow within `header` of it. An idle keep-alive connection waits for
+/// that first byte with no buffer at all (TLS has already buffered the request when
+/// it arrives, so the split costs no system call); the rest goes into one growing
 /// buffer.
-async fn read_header(
-    stream: &mut Stream,
+async fn read_header<S: AsyncRead + Unpin>(
+    stream: &mut S,
     idle: Duration,
     header: Duration,
 ) -> Result<BytesMut, HeaderWait> {
-    const LIMIT: usize = 64 * 1024;
     let mut first = [0u8; 1];
     match tokio::time::timeout(idle, stream.read(&mut first)).await {
         Ok(Ok(1)) => {}
@@ -171,8 +198,7 @@ async fn read_header(
         {
             return Ok(buf);
         }
-        if buf.len() >= LIMIT {
-            // Too long to pre-read: pingora enforces its own header size limit.
+        if buf.len() >= HEADER_PREREAD_LIMIT {
             return Ok(buf);
         }
         scanned = buf.len();
@@ -187,61 +213,112 @@ async fn read_header(
     }
 }
 
+/// The next request header of a keep-alive connection, or why there is none. An
+/// idle connection is closed as soon as the drain begins.
+async fn next_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    idle: Duration,
+    header: Duration,
+    shutdown: &ShutdownWatch,
+) -> Result<BytesMut, HeaderWait> {
+    let mut stopping = shutdown.clone();
+    tokio::select! {
+        r = read_header(stream, idle, header) => r,
+        _ = stopping.wait_for(|stop| *stop) => Err(HeaderWait::Closed),
+    }
+}
+
 /// How much of a new TLS connection the first read takes: a whole ClientHello,
 /// post-quantum key shares included, in one system call.
 const CLIENT_HELLO_READ: usize = 4096;
 
-const TIMEOUT_408: &[u8] =
-    b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+/// What a connection knows about its client once it is accepted: what the access
+/// log of an answer written by the front itself (408, framing 400) records.
+#[derive(Debug, Default)]
+struct ConnectionFacts {
+    client_ip: Option<IpAddr>,
+    tls_version: Option<String>,
+    sni: Option<String>,
+}
+
+/// `staticedge_tls_handshakes_total{result,version,alpn}`.
+fn count_handshake(result: &str, version: &str, alpn: &str) {
+    METRICS
+        .tls_handshakes
+        .with_label_values(&[result, version, alpn])
+        .inc();
+}
 
 impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
+    /// Answers a request the front refuses before any engine sees it (408, framing
+    /// 400), counts and logs it like any other answer, and closes the connection.
+    async fn refuse(
+        &self,
+        mut stream: Stream,
+        refusal: Refusal,
+        raw: &[u8],
+        conn: &ConnectionFacts,
+    ) {
+        let started = Instant::now();
+        refusal.count();
+        let id = request_id(None);
+        let _ = stream.write_all(&refusal.to_http1(&id)).await;
+        let _ = stream.flush().await;
+        let (method, path) = framing::request_line(raw).unwrap_or_default();
+        let outcome = Outcome {
+            status: refusal.status,
+            request: RequestSummary {
+                method,
+                path,
+                request_id: &id,
+                client_ip: conn.client_ip,
+                ..RequestSummary::default()
+            },
+            tls: TlsSummary {
+                version: conn.tls_version.as_deref(),
+                sni: conn.sni.as_deref(),
+                alpn: "http/1.1",
+            },
+            elapsed: started.elapsed(),
+            error: Some(refusal.body.trim_end().to_string()),
+            ..Outcome::default()
+        };
+        finish(&outcome, &self.access_log);
+    }
+
     /// The HTTP/1 keep-alive loop (what pingora does) with a header deadline on
-    /// every request of the connection.
+    /// every request of the connection and the framing check before any parse.
     async fn serve_http1(
         self: &Arc<Self>,
         mut stream: Stream,
         shutdown: &ShutdownWatch,
         timeouts: FrontTimeouts,
+        conn: ConnectionFacts,
     ) {
         let mut idle = timeouts.header;
         let mut carried: Option<HttpPersistentSettings> = None;
         loop {
-            // An idle keep-alive connection is closed as soon as the drain begins.
-            let mut stopping = shutdown.clone();
-            let read = tokio::select! {
-                r = read_header(&mut stream, idle, timeouts.header) => r,
-                _ = stopping.wait_for(|stop| *stop) => Err(HeaderWait::Closed),
-            };
-            let header = match read {
+            let header = match next_request(&mut stream, idle, timeouts.header, shutdown).await {
                 Ok(h) => h,
                 Err(HeaderWait::Closed) => return,
                 Err(HeaderWait::TooSlow) => {
-                    METRICS
-                        .rejected
-                        .with_label_values(&["header_timeout"])
-                        .inc();
-                    let _ = stream.write_all(TIMEOUT_408).await;
-                    let _ = stream.flush().await;
-                    return;
+                    return self
+                        .refuse(stream, Refusal::header_timeout(), &[], &conn)
+                        .await;
                 }
             };
-            if let Err(why) = crate::framing::check_raw_h1_header(&header) {
-                METRICS.rejected.with_label_values(&["bad_framing"]).inc();
-                let body = format!("bad request: {why}\n");
-                let response = format!(
-                    "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.flush().await;
-                return;
+            if let Err(why) = framing::check_raw_h1_header(&header) {
+                return self
+                    .refuse(stream, Refusal::bad_framing(why), &header, &conn)
+                    .await;
             }
             let mut session = ServerSession::new_http1(stream);
             match carried.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
                 None => {
-                    let keepalive = (!*shutdown.borrow()).then_some(timeouts.keepalive.as_secs());
-                    session.set_keepalive(keepalive);
+                    let state = self.state.load();
+                    let keepalive = state.keepalive(true, *shutdown.borrow());
+                    session.set_keepalive(keepalive.map(|d| d.as_secs()));
                 }
             }
             session.set_pipelined_prefix(header);
@@ -257,6 +334,78 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
             }
         }
     }
+
+    /// The TLS handshake on an accepted connection. A connection closed before its
+    /// first byte (a TCP health check, our own readiness probe) is not a failed
+    /// handshake. The socket is read without a buffer under it, so this one read
+    /// takes the whole ClientHello and hands it back to rustls.
+    async fn tls_handshake(
+        tls: &ArcSwap<Acceptor>,
+        mut stream: L4Stream,
+        conn: &mut ConnectionFacts,
+    ) -> Result<Stream, ()> {
+        let mut first = BytesMut::with_capacity(CLIENT_HELLO_READ);
+        match stream.read_buf(&mut first).await {
+            Ok(n) if n > 0 => stream.rewind(&first),
+            _ => {
+                count_handshake("closed_early", "", "");
+                return Err(());
+            }
+        }
+        let acceptor = tls.load_full();
+        let tls_stream = acceptor.tls_handshake(stream).await.map_err(|e| {
+            count_handshake("error", "", "");
+            debug!(client = ?conn.client_ip, error = %e, "TLS handshake failed");
+        })?;
+        let digest = tls_stream.get_ssl_digest();
+        let version = digest
+            .as_ref()
+            .map(|d| d.version.to_string())
+            .unwrap_or_default();
+        count_handshake("ok", &version, alpn_label(tls_stream.selected_alpn_proto()));
+        conn.sni = digest
+            .as_ref()
+            .and_then(|d| d.extension.get::<TlsFacts>())
+            .and_then(|f| f.sni.clone());
+        conn.tls_version = Some(version);
+        Ok(Box::new(tls_stream))
+    }
+
+    /// Everything before HTTP: the PROXY header, the connection limits and the TLS
+    /// handshake, under one deadline. `Err` means: close the connection.
+    async fn accept(
+        &self,
+        mut stream: L4Stream,
+        peer: Option<SocketAddr>,
+        mode: ProxyProtocolMode,
+    ) -> Result<(Stream, ConnectionSlot, ConnectionFacts), ()> {
+        let header = crate::pre_tls::accept_proxy_header(&mut stream, mode)
+            .await
+            .map_err(|e| {
+                debug!(peer = ?peer, error = %e, "PROXY header rejected; closing");
+            })?;
+        let client = match header {
+            Some(staticedge_proxy_protocol::Header::Proxy { source, .. }) => Some(source),
+            _ => peer,
+        };
+        let mut conn = ConnectionFacts {
+            client_ip: client.map(|a| a.ip()),
+            ..ConnectionFacts::default()
+        };
+        let Some(slot) = self.limits.admit(conn.client_ip) else {
+            METRICS
+                .rejected
+                .with_label_values(&["connection_limit"])
+                .inc();
+            debug!(client = ?client, "connection limit reached; closing");
+            return Err(());
+        };
+        let stream: Stream = match &self.tls {
+            None => Box::new(stream),
+            Some(tls) => Self::tls_handshake(tls, stream, &mut conn).await?,
+        };
+        Ok((stream, slot, conn))
+    }
 }
 
 #[async_trait]
@@ -267,95 +416,25 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let digest = stream.get_socket_digest();
-        let peer = digest
-            .as_ref()
-            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
-        let local = digest
-            .as_ref()
-            .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
-        let mut stream = match stream.into_any().downcast::<L4Stream>() {
-            Ok(s) => *s,
-            Err(_) => {
-                debug!("not a TCP stream; closing");
-                return None;
-            }
+        let inet = |a: Option<&PSocketAddr>| a.and_then(|a| a.as_inet()).copied();
+        let peer = digest.as_ref().and_then(|d| inet(d.peer_addr()));
+        let local = digest.as_ref().and_then(|d| inet(d.local_addr()));
+        let Ok(stream) = stream.into_any().downcast::<L4Stream>() else {
+            debug!("not a TCP stream; closing");
+            return None;
         };
         let mode = self.proxy_mode(local);
         let timeouts = FrontTimeouts::from(&self.state);
-        // One deadline covers the PROXY header and the handshake. The handshake's
-        // state is large (rustls and pingora futures, ~6 KiB) and only needed until
-        // it ends, so it lives in its own allocation instead of widening this
-        // future, which every idle keep-alive connection keeps.
-        let accept = Box::pin(async {
-            let header = crate::pre_tls::accept_proxy_header(&mut stream, mode)
-                .await
-                .map_err(|e| {
-                    debug!(peer = ?peer, error = %e, "PROXY header rejected; closing");
-                })?;
-            let client = match header {
-                Some(staticedge_proxy_protocol::Header::Proxy { source, .. }) => Some(source),
-                _ => peer,
-            };
-            let Some(slot) = self.limits.admit(client.map(|a| a.ip())) else {
-                METRICS
-                    .rejected
-                    .with_label_values(&["connection_limit"])
-                    .inc();
-                debug!(client = ?client, "connection limit reached; closing");
-                return Err(());
-            };
-            let stream: Stream = match &self.tls {
-                None => Box::new(stream),
-                Some(tls) => {
-                    // A connection closed before its first byte (a TCP health check,
-                    // our own readiness probe) is not a failed handshake. The socket
-                    // is read without a buffer under it, so this one read takes the
-                    // whole ClientHello and hands it back to rustls.
-                    let mut first = BytesMut::with_capacity(CLIENT_HELLO_READ);
-                    match stream.read_buf(&mut first).await {
-                        Ok(n) if n > 0 => stream.rewind(&first),
-                        _ => {
-                            METRICS
-                                .tls_handshakes
-                                .with_label_values(&["closed_early", "", ""])
-                                .inc();
-                            return Err(());
-                        }
-                    }
-                    let acceptor = tls.load_full();
-                    let tls_stream = acceptor.tls_handshake(stream).await.map_err(|e| {
-                        METRICS
-                            .tls_handshakes
-                            .with_label_values(&["error", "", ""])
-                            .inc();
-                        debug!(peer = ?peer, error = %e, "TLS handshake failed");
-                    })?;
-                    let version = tls_stream
-                        .get_ssl_digest()
-                        .map(|d| d.version.to_string())
-                        .unwrap_or_default();
-                    METRICS
-                        .tls_handshakes
-                        .with_label_values(&[
-                            "ok",
-                            &version,
-                            alpn_label(tls_stream.selected_alpn_proto()),
-                        ])
-                        .inc();
-                    Box::new(tls_stream)
-                }
-            };
-            Ok::<(Stream, ConnectionSlot), ()>((stream, slot))
-        });
-        let (stream, _slot) = match tokio::time::timeout(timeouts.handshake, accept).await {
-            Ok(Ok(x)) => x,
+        // The handshake's state is large (rustls and pingora futures, several KiB)
+        // and only needed until it ends, so it lives in its own allocation instead of
+        // widening this future, which every idle keep-alive connection keeps.
+        let accept = Box::pin(self.accept(*stream, peer, mode));
+        let (stream, _slot, conn) = match tokio::time::timeout(timeouts.handshake, accept).await {
+            Ok(Ok(accepted)) => accepted,
             Ok(Err(())) => return None,
             Err(_) => {
                 if self.tls.is_some() {
-                    METRICS
-                        .tls_handshakes
-                        .with_label_values(&["timeout", "", ""])
-                        .inc();
+                    count_handshake("timeout", "", "");
                 }
                 debug!(peer = ?peer, "handshake timed out");
                 return None;
@@ -368,12 +447,90 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
                 next = self.app.process_new(s, shutdown).await;
             }
         } else {
-            Box::pin(self.serve_http1(stream, shutdown, timeouts)).await;
+            Box::pin(self.serve_http1(stream, shutdown, timeouts, conn)).await;
         }
         None
     }
 
     async fn cleanup(&self) {
         self.app.http_cleanup().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    const IDLE: Duration = Duration::from_secs(60);
+    const HEADER: Duration = Duration::from_secs(10);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whole_header_is_returned_with_what_follows_it() {
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody")
+            .await
+            .expect("write");
+        let got = read_header(&mut server, IDLE, HEADER)
+            .await
+            .expect("header");
+        assert_eq!(&got[..], b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_header_trickled_past_its_deadline_is_too_slow() {
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        let trickle = tokio::spawn(async move {
+            for b in b"GET / HTTP/1.1\r\nHost: a" {
+                client.write_all(&[*b]).await.expect("write");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            client
+        });
+        let got = read_header(&mut server, IDLE, HEADER).await;
+        assert_eq!(got.err(), Some(HeaderWait::TooSlow));
+        drop(trickle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_that_never_starts_is_closed_quietly() {
+        let (_client, mut server) = tokio::io::duplex(1024);
+        let got = read_header(&mut server, IDLE, HEADER).await;
+        assert_eq!(
+            got.err(),
+            Some(HeaderWait::Closed),
+            "no 408 for an idle client"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pre_read_stops_at_its_size_cap() {
+        let (mut client, mut server) = tokio::io::duplex(256 * 1024);
+        let long = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(100 * 1024));
+        client.write_all(long.as_bytes()).await.expect("write");
+        let got = read_header(&mut server, IDLE, HEADER)
+            .await
+            .expect("capped");
+        assert!(got.len() >= HEADER_PREREAD_LIMIT && got.len() < long.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_drain_closes_an_idle_keep_alive_connection() {
+        let (_client, mut server) = tokio::io::duplex(1024);
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let waiting = tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let r = next_request(&mut server, IDLE, HEADER, &shutdown).await;
+            (r, started.elapsed())
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.send(true).expect("send");
+        let (r, waited) = waiting.await.expect("join");
+        assert_eq!(r.err(), Some(HeaderWait::Closed));
+        assert!(
+            waited < IDLE,
+            "closed at the drain, not at the idle timeout"
+        );
     }
 }

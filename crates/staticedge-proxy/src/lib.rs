@@ -1,25 +1,23 @@
-//! The staticedge request path on pingora.
+//! The pingora engine of staticedge: the connection front and pingora's `HttpProxy`
+//! driven by the request policy of `staticedge-policy`.
 //!
-//! [`EdgeProxy`] implements pingora's `ProxyHttp`; each phase is short and calls the
-//! module that owns the behaviour, so the impl reads as the life of a request:
-//! route it (`staticedge_config::routing`), refuse what must not pass ([`respond`]), pick an upstream
-//! address (`staticedge-dns`), rewrite the headers ([`headers`]), then count and log
-//! it ([`observe`], [`access_log`]). [`Front`] owns each connection before that: limits, PROXY header, TLS, and
-//! the request header deadline.
+//! [`Front`] owns each connection first: limits, the PROXY header, TLS, the request
+//! header deadline and the framing check; answers it gives itself are rendered and
+//! recorded by the policy like any other. It then hands HTTP to [`EdgeProxy`], whose
+//! `ProxyHttp` phases are thin: each turns pingora's session into the policy's plain
+//! types ([`staticedge_policy::RequestFacts`]), asks the policy, and applies the
+//! answer ([`respond`], [`headers`]) or opens the upstream connection ([`peer`]).
 
-pub mod access_log;
-mod edge;
-pub mod framing;
+mod errors;
 mod front;
 pub mod headers;
 pub mod limits;
-mod observe;
+pub mod peer;
 mod pre_tls;
+mod proxy_http;
 pub mod respond;
-mod state;
 
-pub use access_log::AccessLogger;
-pub use edge::{EdgeProxy, InFlight, RequestCtx};
-pub use front::{acceptor, Front, TlsFacts};
+pub use front::{acceptor, tls_summary, Front, TlsFacts};
 pub use limits::ConnectionLimits;
-pub use state::{ProxyState, SharedState};
+pub use peer::upstream_peer;
+pub use proxy_http::{EdgeProxy, RequestCtx};

@@ -1,26 +1,23 @@
-//! Answers staticedge gives itself, without asking an upstream: short plain-text
-//! bodies so a person with curl sees why.
+//! A policy [`Refusal`] answered through pingora's session: the same status, headers
+//! and body the connection front writes as raw bytes.
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
+use staticedge_policy::Refusal;
 
-/// Writes a complete plain-text response. `extra` headers are added as given.
-pub async fn text(
-    session: &mut Session,
-    status: u16,
-    body: &str,
-    extra: &[(&'static str, &str)],
-) -> Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
-    resp.insert_header("content-type", "text/plain; charset=utf-8")?;
-    resp.insert_header("content-length", body.len().to_string())?;
-    for (name, value) in extra {
-        resp.insert_header(*name, *value)?;
+/// Counts the refusal and writes it as the whole response.
+pub async fn answer(session: &mut Session, refusal: &Refusal, request_id: &str) -> Result<()> {
+    refusal.count();
+    if refusal.close {
+        session.set_keepalive(None);
+    }
+    let mut resp = ResponseHeader::build(refusal.status, Some(5))?;
+    for (name, value) in refusal.header_fields(request_id) {
+        resp.insert_header(name, value.as_ref())?;
     }
     session.write_response_header(Box::new(resp), false).await?;
-    session
-        .write_response_body(Some(Bytes::copy_from_slice(body.as_bytes())), true)
-        .await
+    let body = Bytes::copy_from_slice(refusal.body.as_bytes());
+    session.write_response_body(Some(body), true).await
 }

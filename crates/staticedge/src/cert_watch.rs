@@ -3,7 +3,7 @@
 //! set is loaded only when every file parses and every key matches its certificate,
 //! so a half-written pair is ignored until it is whole.
 
-use crate::edge::Edge;
+use crate::live::Live;
 use staticedge_tls::{load_certificates, CertSet};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -14,8 +14,8 @@ pub const INTERVAL: Duration = Duration::from_secs(3);
 
 type Stamp = Vec<(PathBuf, Option<SystemTime>)>;
 
-fn stamp(edge: &Edge) -> Stamp {
-    let state = edge.state.load_full();
+fn stamp(live: &Live) -> Stamp {
+    let state = live.state.load_full();
     state
         .config
         .tls
@@ -30,23 +30,23 @@ fn stamp(edge: &Edge) -> Stamp {
 }
 
 /// Runs until the process ends.
-pub async fn watch(edge: Edge) {
-    let mut applied = stamp(&edge);
+pub async fn watch(live: Live) {
+    let mut applied = stamp(&live);
     let mut warned_for: Option<Stamp> = None;
     loop {
         tokio::time::sleep(INTERVAL).await;
-        let now = stamp(&edge);
+        let now = stamp(&live);
         // Paths change only through a reload, which loads the certificates itself.
         let same_paths = now.iter().map(|x| &x.0).eq(applied.iter().map(|x| &x.0));
         if !same_paths || now == applied {
             applied = now;
             continue;
         }
-        let state = edge.state.load_full();
-        match load_certificates(&edge.config_path, &state.config.tls.certificates) {
+        let state = live.state.load_full();
+        match load_certificates(&live.config_path, &state.config.tls.certificates) {
             Ok(loaded) => {
                 let serials: Vec<String> = loaded.iter().map(|c| c.info.serial.clone()).collect();
-                edge.certs.replace(CertSet::new(loaded));
+                live.certs.replace(CertSet::new(loaded));
                 info!(serials = %serials.join(","), "certificate files changed; new certificates in use");
                 applied = now;
                 warned_for = None;

@@ -1,6 +1,6 @@
 //! `staticedge check`: validate without running.
 
-use crate::edge::prepare;
+use crate::live::prepare;
 use staticedge_config::{ConfigError, UpstreamAddress};
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,16 +1,16 @@
 //! The control loop: DNS refresh tasks, SIGHUP reloads and start-up probes. Runs as
 //! a pingora background service so it lives exactly as long as the server.
 
-use crate::edge::Edge;
+use crate::live::Live;
 use async_trait::async_trait;
 use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
-use pingora::prelude::HttpPeer;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use staticedge_config::Upstream;
 use staticedge_dns::{follow, UpstreamAddrs};
 use staticedge_metrics::METRICS;
+use staticedge_proxy::upstream_peer;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -19,15 +19,15 @@ use tracing::{error, info, warn};
 
 /// The background service.
 pub struct Control {
-    edge: Edge,
+    live: Live,
     initial: Mutex<Vec<Arc<UpstreamAddrs>>>,
 }
 
 impl Control {
     /// `initial`: the upstream sets created at start, whose loops it must start.
-    pub fn new(edge: Edge, initial: Vec<Arc<UpstreamAddrs>>) -> Self {
+    pub fn new(live: Live, initial: Vec<Arc<UpstreamAddrs>>) -> Self {
         Control {
-            edge,
+            live,
             initial: Mutex::new(initial),
         }
     }
@@ -40,18 +40,18 @@ fn start_following(sets: Vec<Arc<UpstreamAddrs>>) {
 }
 
 /// Starts one probe loop per upstream with a `[probe]`, replacing the previous ones.
-fn start_probes(edge: &Edge, probes: &mut Vec<JoinHandle<()>>) {
+fn start_probes(live: &Live, probes: &mut Vec<JoinHandle<()>>) {
     for p in probes.drain(..) {
         p.abort();
     }
-    let state = edge.state.load_full();
+    let state = live.state.load_full();
     for u in state.config.upstreams.values() {
         if u.probe.is_none() {
             continue;
         }
         if let Some(addrs) = state.upstreams.get(&u.name) {
             probes.push(tokio::spawn(probe_loop(
-                edge.clone(),
+                live.clone(),
                 u.clone(),
                 Arc::downgrade(addrs),
             )));
@@ -59,7 +59,7 @@ fn start_probes(edge: &Edge, probes: &mut Vec<JoinHandle<()>>) {
     }
 }
 
-async fn probe_loop(edge: Edge, upstream: Upstream, addrs: std::sync::Weak<UpstreamAddrs>) {
+async fn probe_loop(live: Live, upstream: Upstream, addrs: std::sync::Weak<UpstreamAddrs>) {
     let Some(probe) = upstream.probe.clone() else {
         return;
     };
@@ -80,8 +80,8 @@ async fn probe_loop(edge: Edge, upstream: Upstream, addrs: std::sync::Weak<Upstr
             ),
             Err(e) => (false, e),
         };
-        let was_open = edge.lifecycle.probes.is_open();
-        edge.lifecycle
+        let was_open = live.lifecycle.probes.is_open();
+        live.lifecycle
             .probes
             .record(&upstream.name, ok, text.clone());
         if !ok && !was_open {
@@ -104,14 +104,8 @@ async fn probe_once(
     let Some(probe) = &upstream.probe else {
         return Err("no probe".into());
     };
-    let sni = if upstream.tls {
-        upstream.address.host()
-    } else {
-        String::new()
-    };
-    let mut peer = HttpPeer::new(addr, upstream.tls, sni);
-    peer.options.connection_timeout = Some(upstream.connect_timeout);
-    peer.options.total_connection_timeout = Some(upstream.connect_timeout);
+    // The same peer requests use, but a probe answers quickly and is never reused.
+    let mut peer = upstream_peer(upstream, addr);
     peer.options.read_timeout = Some(upstream.connect_timeout.max(Duration::from_secs(5)));
     peer.options.idle_timeout = Some(Duration::ZERO);
     let work = async {
@@ -156,8 +150,8 @@ impl BackgroundService for Control {
         let initial = std::mem::take(&mut *self.initial.lock().unwrap_or_else(|e| e.into_inner()));
         start_following(initial);
         let mut probes = Vec::new();
-        start_probes(&self.edge, &mut probes);
-        tokio::spawn(crate::cert_watch::watch(self.edge.clone()));
+        start_probes(&self.live, &mut probes);
+        tokio::spawn(crate::cert_watch::watch(self.live.clone()));
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {
@@ -169,23 +163,23 @@ impl BackgroundService for Control {
         loop {
             tokio::select! {
                 _ = hup.recv() => {
-                    match self.edge.reload() {
+                    match self.live.reload() {
                         Ok(fresh) => {
-                            info!(config = %self.edge.config_path.display(), "configuration reloaded");
-                            self.edge.lifecycle.record_reload(None);
+                            info!(config = %self.live.config_path.display(), "configuration reloaded");
+                            self.live.lifecycle.record_reload(None);
                             METRICS.config_reloads.with_label_values(&["ok"]).inc();
                             start_following(fresh);
-                            start_probes(&self.edge, &mut probes);
+                            start_probes(&self.live, &mut probes);
                         }
                         Err(e) => {
                             // logrotate's SIGHUP must reopen the log even when the
                             // configuration on disk is broken.
-                            let dest = self.edge.state.load().config.server.access_log.clone();
-                            self.edge.access_log.reopen(dest);
+                            let dest = self.live.state.load().config.server.access_log.clone();
+                            self.live.access_log.reopen(dest);
                             for line in e.lines() {
                                 error!("reload refused, old configuration keeps serving: {line}");
                             }
-                            self.edge.lifecycle.record_reload(Some(e));
+                            self.live.lifecycle.record_reload(Some(e));
                             METRICS.config_reloads.with_label_values(&["error"]).inc();
                         }
                     }

@@ -9,8 +9,7 @@
 use async_trait::async_trait;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
 use staticedge_admin::Lifecycle;
-use staticedge_proxy::{AccessLogger, SharedState};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use staticedge_policy::{AccessLogger, InFlight, SharedState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
@@ -23,7 +22,7 @@ pub struct DrainSignal {
     /// Where grace_period and drain_timeout are read at the time of SIGTERM.
     pub state: SharedState,
     /// Requests in progress.
-    pub in_flight: Arc<AtomicUsize>,
+    pub in_flight: InFlight,
     /// Flushed before the process exits.
     pub access_log: AccessLogger,
     /// Run just before the drain path exits the process (the demo removes its
@@ -66,7 +65,7 @@ impl ShutdownSignalWatch for DrainSignal {
         }
         info!(
             drain_timeout_s = server.drain_timeout.as_secs_f64(),
-            in_flight = self.in_flight.load(Ordering::SeqCst),
+            in_flight = self.in_flight.count(),
             "grace period over: listeners close; in-flight requests may finish"
         );
         exit_when_drained(
@@ -83,7 +82,7 @@ impl ShutdownSignalWatch for DrainSignal {
 /// blocks its runtime) and exits 0 once it is zero, or when `limit` is up. SIGINT
 /// (or a second SIGTERM) during the drain stops at once.
 fn exit_when_drained(
-    in_flight: Arc<AtomicUsize>,
+    in_flight: InFlight,
     limit: Duration,
     access_log: AccessLogger,
     before_exit: Option<BeforeExit>,
@@ -94,7 +93,7 @@ fn exit_when_drained(
             // Let pingora broadcast the shutdown and close idle connections first.
             tokio::time::sleep(Duration::from_millis(200)).await;
             loop {
-                let left = in_flight.load(Ordering::SeqCst);
+                let left = in_flight.count();
                 if left == 0 {
                     info!(
                         after_ms = started.elapsed().as_millis() as u64,

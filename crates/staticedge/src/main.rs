@@ -5,24 +5,22 @@ mod check;
 mod control;
 mod demo;
 mod drain;
-mod edge;
+mod live;
 mod logging;
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// jemalloc instead of glibc malloc: a proxied request makes ~120 short-lived
-/// allocations (header maps, buffers), and glibc's malloc/free were a quarter of the
-/// instructions per request. jemalloc cut CPU per request by ~9 % with the same
-/// memory per idle connection; mimalloc cut as much but more than doubled it
-/// (docs/benchmarks.md).
+/// jemalloc instead of glibc malloc: a proxied request makes many short-lived
+/// allocations, and jemalloc serves them cheaper than glibc at the same memory per
+/// idle connection (measured in docs/benchmarks.md, "Allocator").
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// The default configuration path (PRODUCT.md section 7).
+/// The default configuration path, where the AMI installs it (docs/deploy.md).
 pub const DEFAULT_CONFIG: &str = "/etc/staticedge/staticedge.toml";
 
 #[derive(Parser)]

@@ -2,9 +2,10 @@
 
 use crate::control::Control;
 use crate::drain::{BeforeExit, DrainSignal};
-use crate::edge::{prepare, Edge};
+use crate::live::{prepare, Live};
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::{ListenerConfig, TcpSocketOptions};
+use pingora::protocols::http::v2::server::H2Options;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::protocols::TcpKeepalive;
 use pingora::proxy::http_proxy;
@@ -14,7 +15,8 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
 use staticedge_admin::AdminApp;
-use staticedge_config::Config;
+use staticedge_config::{Config, Listener};
+use staticedge_dns::UpstreamAddrs;
 use staticedge_proxy::{EdgeProxy, Front};
 use std::path::Path;
 use std::process::ExitCode;
@@ -52,9 +54,8 @@ fn server_conf(config: &Config) -> ServerConf {
         graceful_shutdown_timeout_seconds: Some(1),
         // Our fail_to_connect decides per upstream (`retries`, at most 10); this is the cap.
         max_retries: 11,
-        // Work-stealing runtime (pingora's default), chosen on measurement: per-thread
-        // current-thread runtimes cost 7 % less per HTTP/1.1 request but 28 % more per
-        // HTTP/2 stream (docs/benchmarks.md, "Runtime").
+        // Work-stealing runtime (pingora's default), chosen on measurement: cheaper
+        // for HTTP/2 streams than per-thread runtimes (docs/benchmarks.md, "Runtime").
         work_stealing: true,
         ..ServerConf::default()
     };
@@ -84,6 +85,93 @@ fn socket_options() -> TcpSocketOptions {
     o
 }
 
+/// pingora's HTTP options for the proxy: the h2 idle timeout and stream limit (the
+/// HTTP/1 limits are the front's).
+fn http_options(config: &Config) -> (HttpServerOptions, H2Options) {
+    let mut options = HttpServerOptions::default();
+    options.h2_idle_timeout = Some(config.server.keepalive_timeout);
+    let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+    h2.max_concurrent_streams(config.limits.h2_max_concurrent_streams);
+    (options, h2)
+}
+
+/// One listening endpoint for a configured listener.
+fn endpoint(listener: &Listener) -> ListenerConfig {
+    let mut endpoint =
+        ListenerConfig::tcp(listener.listen.to_string()).tcp_socket_options(socket_options());
+    if listener.tls {
+        // pingora's default puts a 64 KiB read buffer under every connection and
+        // keeps it while the connection idles. rustls buffers TLS records itself, so
+        // a TLS listener reads straight from the socket (docs/benchmarks.md, memory
+        // per idle connection).
+        endpoint = endpoint.l4_buffer(L4BufferSettings::default().read(0));
+    }
+    endpoint
+}
+
+/// The proxy services: one for the TLS listeners, one for the plain ones, each a
+/// [`Front`] around pingora's `HttpProxy` driving [`EdgeProxy`].
+fn proxy_services(
+    conf: &Arc<ServerConf>,
+    config: &Config,
+    live: &Live,
+) -> Vec<Box<dyn ServiceWithDependents>> {
+    let (options, h2) = http_options(config);
+    let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
+    for tls in [true, false] {
+        let listeners: Vec<_> = config.listeners.iter().filter(|l| l.tls == tls).collect();
+        if listeners.is_empty() {
+            continue;
+        }
+        let mut proxy = http_proxy(
+            conf,
+            EdgeProxy::new(
+                live.state.clone(),
+                live.in_flight.clone(),
+                live.access_log.clone(),
+            ),
+        );
+        proxy.server_options = Some(options.clone());
+        proxy.h2_options = Some(h2.clone());
+        let front = Front::new(
+            proxy,
+            tls.then(|| live.tls_acceptor.clone()),
+            live.state.clone(),
+            live.limits.clone(),
+            live.access_log.clone(),
+        );
+        let name = if tls {
+            "staticedge tls"
+        } else {
+            "staticedge http"
+        };
+        let mut svc = Service::new(name.to_string(), front);
+        for l in listeners {
+            svc.add_listener(endpoint(l));
+        }
+        svc.threads = Some(if tls { config.server.threads } else { 1 });
+        services.push(Box::new(svc));
+    }
+    services
+}
+
+/// The admin port and the control loop (DNS, reloads, probes, certificate files).
+fn support_services(
+    config: &Config,
+    live: &Live,
+    fresh: Vec<Arc<UpstreamAddrs>>,
+) -> Vec<Box<dyn ServiceWithDependents>> {
+    let mut admin = Service::new(
+        "staticedge admin".to_string(),
+        AdminApp::new(live.admin_view()),
+    );
+    admin.add_tcp(&config.admin.listen.to_string());
+    admin.threads = Some(1);
+    let mut control = background_service("staticedge control", Control::new(live.clone(), fresh));
+    control.threads = Some(1);
+    vec![Box::new(admin), Box::new(control)]
+}
+
 /// Runs the proxy from `config_path` until SIGTERM/SIGINT. `extra` services (the
 /// demo's upstream) run in the same server; `before_exit` runs once when the
 /// process stops, whichever way it stops.
@@ -92,101 +180,30 @@ pub fn run(
     extra: Vec<Box<dyn ServiceWithDependents>>,
     before_exit: Option<BeforeExit>,
 ) -> ExitCode {
-    let prepared = match prepare(config_path) {
-        Ok(p) => p,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return ExitCode::from(1);
-        }
-    };
-    if let Err(e) = check_bindable(&prepared.config) {
-        eprintln!("{e}");
-        return ExitCode::from(1);
-    }
-    let conf = Arc::new(server_conf(&prepared.config));
-    let (edge, fresh) = match Edge::start(config_path, prepared) {
+    let started = prepare(config_path)
+        .map_err(|errors| errors.to_string())
+        .and_then(|prepared| {
+            check_bindable(&prepared.config)?;
+            Live::start(config_path, prepared)
+        });
+    let (live, fresh) = match started {
         Ok(x) => x,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
-    let state = edge.state.load_full();
-    let config = state.config.clone();
-    drop(state);
-
+    let config = live.state.load().config.clone();
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
     server.bootstrap();
-
-    let options = {
-        let mut o = HttpServerOptions::default();
-        o.h2_idle_timeout = Some(config.server.keepalive_timeout);
-        o
-    };
-    let h2 = {
-        let mut b = pingora::protocols::http::v2::server::default_h2_options();
-        b.max_concurrent_streams(config.limits.h2_max_concurrent_streams);
-        b
-    };
-    let new_proxy = || {
-        let mut p = http_proxy(
-            &conf,
-            EdgeProxy::new(
-                edge.state.clone(),
-                edge.in_flight.clone(),
-                edge.access_log.clone(),
-            ),
-        );
-        p.server_options = Some(options.clone());
-        p.h2_options = Some(h2.clone());
-        p
-    };
-    for tls in [true, false] {
-        let listeners: Vec<_> = config.listeners.iter().filter(|l| l.tls == tls).collect();
-        if listeners.is_empty() {
-            continue;
-        }
-        let front = Front::new(
-            new_proxy(),
-            tls.then(|| edge.tls_acceptor.clone()),
-            edge.state.clone(),
-            edge.limits.clone(),
-        );
-        let name = if tls {
-            "staticedge tls"
-        } else {
-            "staticedge http"
-        };
-        let mut svc = Service::new(name.to_string(), front);
-        for l in &listeners {
-            let mut endpoint =
-                ListenerConfig::tcp(l.listen.to_string()).tcp_socket_options(socket_options());
-            if tls {
-                // pingora's default puts a 64 KiB read buffer under every connection
-                // and keeps it while the connection idles. rustls buffers TLS records
-                // itself, so a TLS listener reads straight from the socket: 7 KiB less
-                // resident per idle connection in the benchmark (docs/benchmarks.md).
-                endpoint = endpoint.l4_buffer(L4BufferSettings::default().read(0));
-            }
-            svc.add_listener(endpoint);
-        }
-        svc.threads = Some(if tls { config.server.threads } else { 1 });
-        server.add_service(svc);
-    }
-    let mut admin = Service::new(
-        "staticedge admin".to_string(),
-        AdminApp::new(edge.admin_view()),
-    );
-    admin.add_tcp(&config.admin.listen.to_string());
-    admin.threads = Some(1);
-    server.add_service(admin);
-    let mut control = background_service("staticedge control", Control::new(edge.clone(), fresh));
-    control.threads = Some(1);
-    server.add_service(control);
-    for svc in extra {
+    let conf = server.configuration.clone();
+    let services = proxy_services(&conf, &config, &live)
+        .into_iter()
+        .chain(support_services(&config, &live, fresh))
+        .chain(extra);
+    for svc in services {
         server.add_boxed_service(svc);
     }
-
     info!(
         config = %config_path.display(),
         listeners = %config.listeners.iter().map(|l| l.listen.to_string()).collect::<Vec<_>>().join(","),
@@ -195,15 +212,15 @@ pub fn run(
     );
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainSignal {
-            lifecycle: edge.lifecycle.clone(),
-            state: edge.state.clone(),
-            in_flight: edge.in_flight.clone(),
-            access_log: edge.access_log.clone(),
+            lifecycle: live.lifecycle.clone(),
+            state: live.state.clone(),
+            in_flight: live.in_flight.clone(),
+            access_log: live.access_log.clone(),
             before_exit: before_exit.clone(),
         }),
     });
     // SIGINT (fast stop) ends here; the drain path exits from its own thread.
-    edge.access_log.flush(Duration::from_secs(1));
+    live.access_log.flush(Duration::from_secs(1));
     if let Some(clean_up) = before_exit {
         clean_up();
     }

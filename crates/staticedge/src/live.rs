@@ -6,15 +6,15 @@ use pingora::listeners::tls::Acceptor;
 use staticedge_admin::{AdminView, Lifecycle};
 use staticedge_config::{Config, ConfigErrors};
 use staticedge_dns::{UpstreamAddrs, UpstreamRegistry};
-use staticedge_proxy::{acceptor, AccessLogger, ConnectionLimits, ProxyState, SharedState};
+use staticedge_policy::{AccessLogger, InFlight, ProxyState, SharedState};
+use staticedge_proxy::{acceptor, ConnectionLimits};
 use staticedge_tls::{build_server_config, load_certificates, CertSet, CertStore, TlsPolicy};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 /// Handles shared by the listeners, the admin port and the control loop.
 #[derive(Clone)]
-pub struct Edge {
+pub struct Live {
     /// Where the configuration is re-read from on SIGHUP.
     pub config_path: PathBuf,
     /// Routes, upstreams, settings.
@@ -30,7 +30,7 @@ pub struct Edge {
     /// Drain, reload and probe state.
     pub lifecycle: Arc<Lifecycle>,
     /// Requests in progress.
-    pub in_flight: Arc<AtomicUsize>,
+    pub in_flight: InFlight,
 }
 
 /// A configuration checked all the way: parsed, certificates loaded, TLS built.
@@ -79,13 +79,13 @@ fn tls_acceptor(
     acceptor(config, certs.clone()).map_err(|e| format!("{}: TLS acceptor: {e}", path.display()))
 }
 
-impl Edge {
+impl Live {
     /// Builds the live objects for the first configuration. Returns the upstream sets
     /// whose refresh loops must be started.
     pub fn start(
         config_path: &Path,
         prepared: Prepared,
-    ) -> Result<(Edge, Vec<Arc<UpstreamAddrs>>), String> {
+    ) -> Result<(Live, Vec<Arc<UpstreamAddrs>>), String> {
         let certs = Arc::new(CertStore::new(prepared.certs));
         let tls = tls_acceptor(config_path, &certs, &prepared.policy)?;
         let access_log = AccessLogger::start(prepared.config.server.access_log.clone());
@@ -97,7 +97,7 @@ impl Edge {
             registry,
         )));
         Ok((
-            Edge {
+            Live {
                 config_path: config_path.to_path_buf(),
                 state,
                 certs,
@@ -108,7 +108,7 @@ impl Edge {
                     prepared_limits.max_connections_per_ip,
                 ),
                 lifecycle: Arc::new(Lifecycle::default()),
-                in_flight: Arc::new(AtomicUsize::new(0)),
+                in_flight: InFlight::default(),
             },
             fresh,
         ))

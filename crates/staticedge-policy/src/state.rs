@@ -5,6 +5,7 @@ use staticedge_config::{Config, Listener, RouteTable};
 use staticedge_dns::UpstreamRegistry;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Everything the request path reads, from one configuration. A request loads it once
 /// and keeps that snapshot to the end, so a reload never mixes two configurations in
@@ -41,5 +42,12 @@ impl ProxyState {
             .iter()
             .find(|l| l.listen == local)
             .or_else(|| listeners.iter().find(|l| l.listen.port() == local.port()))
+    }
+
+    /// How long the connection may wait for the client's next request after this
+    /// one: the configured keep-alive when the client wants another request and the
+    /// instance is not draining; `None` closes the connection after the answer.
+    pub fn keepalive(&self, client_wants_more: bool, draining: bool) -> Option<Duration> {
+        (client_wants_more && !draining).then_some(self.config.server.keepalive_timeout)
     }
 }

@@ -1,15 +1,15 @@
 //! Request smuggling defence: an HTTP/1 request whose body framing two servers could
 //! read differently is refused with 400 before anything reaches the upstream.
 //!
-//! The check runs on the raw header bytes, before pingora parses them: pingora quietly
-//! drops Content-Length when Transfer-Encoding is present, which would hide exactly
-//! the ambiguity that must be refused.
+//! The check runs on the raw header bytes, before any engine parses them: pingora's
+//! parser quietly drops Content-Length when Transfer-Encoding is present, which would
+//! hide exactly the ambiguity that must be refused.
 
 /// Why a request's framing is ambiguous.
 pub type FramingError = &'static str;
 
 /// Checks a complete raw HTTP/1 request header. Headers that do not parse are left
-/// to pingora's parser (which answers 400 itself).
+/// to the engine's parser (which answers 400 itself).
 pub fn check_raw_h1_header(raw: &[u8]) -> Result<(), FramingError> {
     let mut headers = [httparse::EMPTY_HEADER; 256];
     let mut req = httparse::Request::new(&mut headers);
@@ -35,7 +35,7 @@ pub fn check_raw_h1_header(raw: &[u8]) -> Result<(), FramingError> {
 
 /// Checks the chunked body bytes that arrived with the header (a smuggling attempt
 /// arrives in one piece): a bad chunk size is refused before the upstream is asked.
-/// What has not arrived yet is pingora's to check while streaming.
+/// What has not arrived yet is the engine's to check while streaming.
 pub fn check_chunked_prefix(mut body: &[u8]) -> Result<(), FramingError> {
     const BAD: FramingError = "invalid chunk size";
     loop {
@@ -56,7 +56,7 @@ pub fn check_chunked_prefix(mut body: &[u8]) -> Result<(), FramingError> {
         let size = u64::from_str_radix(std::str::from_utf8(size_part).map_err(|_| BAD)?, 16)
             .map_err(|_| BAD)?;
         if size == 0 {
-            return Ok(()); // trailers follow; pingora parses them
+            return Ok(()); // trailers follow; the engine parses them
         }
         let rest = &body[i + 2..];
         let Ok(size) = usize::try_from(size) else {
@@ -112,12 +112,14 @@ pub fn check_framing<'a>(
     Ok(())
 }
 
-/// The request's Content-Length, when it has a valid one.
-pub fn content_length(req: &pingora::http::RequestHeader) -> Option<u64> {
-    req.headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
+/// The method and path of a raw request header, when its request line is complete:
+/// what the access log records for a request refused before it was parsed.
+pub fn request_line(raw: &[u8]) -> Option<(&str, &str)> {
+    let mut headers = [httparse::EMPTY_HEADER; 0];
+    let mut req = httparse::Request::new(&mut headers);
+    // Too many headers for the empty array is fine: the request line is parsed first.
+    let _ = req.parse(raw);
+    Some((req.method?, req.path?))
 }
 
 #[cfg(test)]
@@ -132,6 +134,20 @@ mod tests {
         }
         s.push_str("\r\n");
         s.into_bytes()
+    }
+
+    #[test]
+    fn the_request_line_is_read_even_when_the_rest_is_not() {
+        assert_eq!(
+            request_line(b"GET /a?b HTTP/1.1\r\nX: 1\r\n\r\n"),
+            Some(("GET", "/a?b"))
+        );
+        assert_eq!(
+            request_line(b"POST /p HTTP/1.1\r\nHost"),
+            Some(("POST", "/p"))
+        );
+        assert_eq!(request_line(b"GE"), None);
+        assert_eq!(request_line(b""), None);
     }
 
     const P11: &str = "POST / HTTP/1.1";

@@ -85,8 +85,12 @@ impl AccessLogger {
 
     /// Starts the writer thread for `dest`.
     pub fn start(dest: Destination) -> Self {
+        Self::start_with_queue(dest, QUEUE)
+    }
+
+    fn start_with_queue(dest: Destination, queue: usize) -> Self {
         let enabled = Arc::new(AtomicBool::new(dest != Destination::Off));
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = sync_channel(queue);
         let spawned = std::thread::Builder::new()
             .name("staticedge-access-log".into())
             .spawn(move || writer(rx, dest));
@@ -209,5 +213,88 @@ fn writer(rx: Receiver<Message>, dest: Destination) {
         if let Some(o) = out.as_mut() {
             let _ = o.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> AccessRecord<'_> {
+        AccessRecord {
+            time: "t".into(),
+            request_id: id,
+            client_ip: None,
+            sni: None,
+            host: "a.test",
+            method: "GET",
+            path: "/",
+            status: 200,
+            route: None,
+            upstream_addr: None,
+            upstream_ms: None,
+            duration_ms: 0.0,
+            bytes_in: 0,
+            bytes_out: 0,
+            tls_version: None,
+            alpn: "http/1.1",
+            error: None,
+        }
+    }
+
+    fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect()
+    }
+
+    #[test]
+    fn lines_reach_the_file_and_a_reopen_follows_a_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        let log = AccessLogger::start(Destination::File(path.clone()));
+        log.log(&record("first"));
+        log.flush(Duration::from_secs(5));
+        assert_eq!(lines(&path)[0]["request_id"], "first");
+
+        // logrotate: move the file away, then ask for a reopen.
+        let rotated = dir.path().join("access.log.1");
+        std::fs::rename(&path, &rotated).expect("rotate");
+        log.reopen(Destination::File(path.clone()));
+        log.log(&record("second"));
+        log.flush(Duration::from_secs(5));
+        assert_eq!(lines(&rotated).len(), 1, "the old file keeps only its line");
+        assert_eq!(lines(&path)[0]["request_id"], "second");
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = AccessLogger::start_with_queue(Destination::File(dir.path().join("a.log")), 2);
+        let before = METRICS.access_log_dropped.get();
+        let started = std::time::Instant::now();
+        for i in 0..50 {
+            log.log(&record(&i.to_string()));
+        }
+        assert!(
+            started.elapsed() < TICK,
+            "logging never waits for the writer"
+        );
+        // The writer takes the queue at most once per tick: most of 50 lines in a
+        // queue of 2 are dropped, and every one of them is counted.
+        assert!(METRICS.access_log_dropped.get() - before >= 40);
+    }
+
+    #[test]
+    fn an_unopenable_destination_counts_every_line_as_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("missing-dir").join("a.log");
+        let log = AccessLogger::start(Destination::File(path));
+        let before = METRICS.access_log_dropped.get();
+        log.log(&record("lost"));
+        log.flush(Duration::from_secs(5));
+        assert!(METRICS.access_log_dropped.get() > before);
     }
 }

@@ -1,0 +1,174 @@
+//! Answers staticedge gives itself instead of asking an upstream, rendered in one
+//! place so every engine (and the connection front, before any engine) writes the
+//! same status, headers and plain-text body a person with curl can read.
+
+use staticedge_metrics::METRICS;
+use std::borrow::Cow;
+
+/// A request the policy will not forward, with everything needed to answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status code sent to the client.
+    pub status: u16,
+    /// The `staticedge_rejected_requests_total{reason}` label.
+    pub reason: &'static str,
+    /// A short plain-text body saying why.
+    pub body: String,
+    /// `Location`, for redirects.
+    pub location: Option<String>,
+    /// `Retry-After` in seconds, when trying again soon can succeed.
+    pub retry_after: Option<u32>,
+    /// Whether the connection must close after the answer (the rest of the request
+    /// cannot be trusted or is not worth reading).
+    pub close: bool,
+    /// The route matched before the refusal, if any (the metric and log label).
+    pub route: Option<usize>,
+}
+
+impl Refusal {
+    /// A refusal that keeps the connection open and names no route.
+    pub fn new(status: u16, reason: &'static str, body: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            reason,
+            body: body.into(),
+            location: None,
+            retry_after: None,
+            close: false,
+            route: None,
+        }
+    }
+
+    /// The request header did not arrive within the header deadline.
+    pub fn header_timeout() -> Self {
+        Refusal::new(
+            408,
+            "header_timeout",
+            "request header not received in time\n",
+        )
+        .closing()
+    }
+
+    /// The request's body framing is ambiguous (a smuggling attempt or a broken client).
+    pub fn bad_framing(why: &str) -> Self {
+        Refusal::new(400, "bad_framing", format!("bad request: {why}\n")).closing()
+    }
+
+    /// The connection closes after this answer.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
+    /// Records the route that matched before the refusal.
+    pub fn on_route(mut self, route: usize) -> Self {
+        self.route = Some(route);
+        self
+    }
+
+    /// Counts the refusal in `staticedge_rejected_requests_total`; engines call it once
+    /// when they send the answer.
+    pub fn count(&self) {
+        METRICS.rejected.with_label_values(&[self.reason]).inc();
+    }
+
+    /// The header fields of the answer, in the order they are written. Engines add
+    /// their own framing (`Connection`, `Date`) as their protocol requires.
+    pub fn header_fields<'a>(
+        &'a self,
+        request_id: &'a str,
+    ) -> impl Iterator<Item = (&'static str, Cow<'a, str>)> {
+        let fixed = [
+            ("content-type", Cow::Borrowed("text/plain; charset=utf-8")),
+            ("content-length", Cow::Owned(self.body.len().to_string())),
+            ("x-request-id", Cow::Borrowed(request_id)),
+        ];
+        let location = self
+            .location
+            .as_deref()
+            .map(|l| ("location", Cow::Borrowed(l)));
+        let retry = self
+            .retry_after
+            .map(|s| ("retry-after", Cow::Owned(s.to_string())));
+        fixed.into_iter().chain(location).chain(retry)
+    }
+
+    /// The whole answer as HTTP/1.1 bytes, for a connection no engine owns yet.
+    pub fn to_http1(&self, request_id: &str) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\n",
+            self.status,
+            reason_phrase(self.status)
+        );
+        for (name, value) in self.header_fields(request_id) {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(&value);
+            out.push_str("\r\n");
+        }
+        if self.close {
+            out.push_str("connection: close\r\n");
+        }
+        out.push_str("\r\n");
+        out.push_str(&self.body);
+        out.into_bytes()
+    }
+}
+
+/// The reason phrase of the statuses staticedge answers itself.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        421 => "Misdirected Request",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http1_rendering_frames_the_body_and_closes_when_asked() {
+        let r = Refusal::bad_framing("both Content-Length and Transfer-Encoding");
+        let text = String::from_utf8(r.to_http1("abc")).expect("utf-8");
+        let (head, body) = text.split_once("\r\n\r\n").expect("header end");
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        assert!(head.contains("\r\nconnection: close"), "{head}");
+        assert!(head.contains("\r\nx-request-id: abc"), "{head}");
+        assert!(head.contains(&format!("\r\ncontent-length: {}", body.len())));
+        assert_eq!(
+            body,
+            "bad request: both Content-Length and Transfer-Encoding\n"
+        );
+    }
+
+    #[test]
+    fn optional_fields_appear_only_when_set() {
+        let mut r = Refusal::new(503, "unresolved", "no address\n");
+        let names = |r: &Refusal| r.header_fields("id").map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(
+            names(&r),
+            ["content-type", "content-length", "x-request-id"]
+        );
+        r.retry_after = Some(1);
+        r.location = Some("https://a.test/".into());
+        assert_eq!(
+            names(&r),
+            [
+                "content-type",
+                "content-length",
+                "x-request-id",
+                "location",
+                "retry-after"
+            ]
+        );
+        let keep = String::from_utf8(r.to_http1("id")).expect("utf-8");
+        assert!(!keep.contains("connection: close"), "{keep}");
+    }
+}
