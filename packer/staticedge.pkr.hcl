@@ -7,12 +7,69 @@
 # `data "amazon-ami"`, `imds_support`, `metadata_options`. Current Packer (>= 1.10)
 # needs the Amazon plugin declared: see plugins.pkr.hcl.modern and docs/deploy.md.
 #
+# Reproducible: the base image is named by its dated AMI name (recorded with its id in
+# the AMI's tags and in packer/manifest.json), the binary is refused unless its SHA-256
+# is the one given, the Debian agents are pinned by version and SHA-256, and the binary
+# is smoke-tested on the build instance before the image is made.
+#
 #   packer build -var staticedge_binary=target/release/staticedge \
-#                -var base_os=debian-12 -var region=us-east-1 packer/
+#                -var staticedge_sha256="$(sha256sum target/release/staticedge | cut -d' ' -f1)" \
+#                -var version="$(target/release/staticedge --version | cut -d' ' -f2)" \
+#                -var source_ami_name=debian-12-amd64-20250814-2204 \
+#                -var-file packer/agents.pkrvars.hcl packer/
 
 variable "staticedge_binary" {
   type        = string
   description = "Path of the prebuilt Linux release binary (cargo build --release -p staticedge), for the same architecture as var.arch."
+}
+
+variable "staticedge_sha256" {
+  type        = string
+  description = "SHA-256 of staticedge_binary (sha256sum output, lowercase hex). install.sh refuses a binary that does not match, so the image holds exactly the binary that was tested."
+  validation {
+    # Packer 1.6.6 has no regex() here; install.sh compares the exact digest anyway.
+    condition     = length(var.staticedge_sha256) == 64 && lower(var.staticedge_sha256) == var.staticedge_sha256 && length(split(" ", var.staticedge_sha256)) == 1
+    error_message = "The staticedge_sha256 must be 64 lowercase hex digits."
+  }
+}
+
+variable "source_ami_name" {
+  type        = string
+  description = "Exact, dated name of the base AMI, e.g. debian-12-amd64-20250814-2204 or al2023-ami-2023.8.20250818.0-kernel-6.1-x86_64. No wildcards: the same template must bake the same base until this is changed on purpose."
+  validation {
+    condition     = length(var.source_ami_name) > 0 && length(split("*", var.source_ami_name)) == 1 && length(split("?", var.source_ami_name)) == 1
+    error_message = "The source_ami_name must be one exact AMI name (no wildcards)."
+  }
+}
+
+variable "ssm_agent_version" {
+  type        = string
+  default     = ""
+  description = "Debian only: version of amazon-ssm-agent to download (AWS publishes no Debian package repository). Required with base_os = debian-12; see agents.pkrvars.hcl."
+}
+
+variable "ssm_agent_sha256" {
+  type        = string
+  default     = ""
+  description = "Debian only: SHA-256 of that amazon-ssm-agent .deb for var.arch; the bake stops if the download differs."
+}
+
+variable "cloudwatch_agent_version" {
+  type        = string
+  default     = ""
+  description = "Debian only: version of amazon-cloudwatch-agent to download."
+}
+
+variable "cloudwatch_agent_sha256" {
+  type        = string
+  default     = ""
+  description = "Debian only: SHA-256 of that amazon-cloudwatch-agent .deb for var.arch."
+}
+
+variable "keep_sshd" {
+  type        = bool
+  default     = false
+  description = "Leave sshd enabled in the image. Off by default: Session Manager is the access path and the security groups admit no SSH."
 }
 
 variable "example_config" {
@@ -73,8 +130,11 @@ variable "ami_name_prefix" {
 
 variable "version" {
   type        = string
-  default     = "dev"
-  description = "staticedge version recorded in the AMI name and tags (e.g. the output of `staticedge --version`)."
+  description = "staticedge version recorded in the AMI name and tags: the second word of `staticedge --version`."
+  validation {
+    condition     = length(split(".", var.version)) >= 3 && length(split(" ", var.version)) == 1
+    error_message = "The version must be a release version such as 1.4.0 (what `staticedge --version` prints)."
+  }
 }
 
 variable "root_volume_size" {
@@ -85,17 +145,15 @@ variable "root_volume_size" {
 
 locals {
   # Where each supported base image comes from. Debian publishes its official AMIs from
-  # account 136693071363; Amazon Linux from the "amazon" alias. The AL2023 pattern
-  # skips the "minimal" images, which lack the AWS CLI and the SSM agent.
+  # account 136693071363; Amazon Linux from the "amazon" alias. Use AL2023's standard
+  # images, not "minimal" ones, which lack the AWS CLI and the SSM agent.
   bases = {
     "debian-12" = {
       owners       = ["136693071363"]
-      name         = "debian-12-${var.arch == "arm64" ? "arm64" : "amd64"}-*"
       ssh_username = "admin"
     }
     "al2023" = {
       owners       = ["amazon"]
-      name         = "al2023-ami-2023.*-${var.arch}"
       ssh_username = "ec2-user"
     }
   }
@@ -116,9 +174,12 @@ source "amazon-ebs" "staticedge" {
   subnet_id     = var.subnet_id
   ssh_username  = local.base.ssh_username
 
+  # One exact, dated name from the distribution's own account: the filter matches one
+  # image (most_recent only breaks a tie the owner would never create). Its id and
+  # name are recorded in the AMI's tags and in the manifest.
   source_ami_filter {
     filters = {
-      name                = local.base.name
+      name                = var.source_ami_name
       architecture        = var.arch
       virtualization-type = "hvm"
       root-device-type    = "ebs"
@@ -126,6 +187,9 @@ source "amazon-ebs" "staticedge" {
     owners      = local.base.owners
     most_recent = true
   }
+
+  # Packer's temporary key leaves the image (clean-image.sh empties the file too).
+  ssh_clear_authorized_keys = true
 
   ami_name        = "${var.ami_name_prefix}-${var.version}-${var.base_os}-${var.arch}-${local.timestamp}"
   ami_description = "staticedge ${var.version} on ${var.base_os} (${var.arch})"
@@ -147,6 +211,7 @@ source "amazon-ebs" "staticedge" {
     Name        = "staticedge-${var.version}"
     Application = "staticedge"
     Version     = var.version
+    SHA256      = var.staticedge_sha256
     BaseOS      = var.base_os
     BaseAMI     = "{{ .SourceAMI }}"
     BaseAMIName = "{{ .SourceAMIName }}"
@@ -179,10 +244,40 @@ build {
     destination = local.stage
   }
 
+  # install.sh checks the SHA-256, installs the OS packages (agents pinned and
+  # verified), lays down the units and smoke-tests the binary on this instance.
+  provisioner "shell" {
+    environment_vars = [
+      "SSM_AGENT_VERSION=${var.ssm_agent_version}",
+      "SSM_AGENT_SHA256=${var.ssm_agent_sha256}",
+      "CLOUDWATCH_AGENT_VERSION=${var.cloudwatch_agent_version}",
+      "CLOUDWATCH_AGENT_SHA256=${var.cloudwatch_agent_sha256}",
+    ]
+    inline = [
+      "sudo -E bash ${local.stage}/install.sh --binary ${local.stage}/staticedge --sha256 ${var.staticedge_sha256} --config ${local.stage}/staticedge.example.toml --os-packages /",
+    ]
+  }
+
+  # Last: nothing of the build instance stays in the image.
   provisioner "shell" {
     inline = [
-      "sudo bash ${local.stage}/install.sh --binary ${local.stage}/staticedge --config ${local.stage}/staticedge.example.toml --os-packages /",
-      "rm -rf ${local.stage}",
+      "sudo bash ${local.stage}/clean-image.sh ${var.keep_sshd ? "--keep-sshd " : ""}${local.base.ssh_username}",
+      "sudo rm -rf ${local.stage}",
     ]
+  }
+
+  # packer/manifest.json (git-ignored): the AMI per region with what went into it.
+  post-processor "manifest" {
+    output     = "${path.root}/manifest.json"
+    strip_path = true
+    custom_data = {
+      version           = var.version
+      staticedge_sha256 = var.staticedge_sha256
+      base_os           = var.base_os
+      source_ami_name   = var.source_ami_name
+      arch              = var.arch
+      ssm_agent         = var.ssm_agent_version
+      cloudwatch_agent  = var.cloudwatch_agent_version
+    }
   }
 }

@@ -2,7 +2,7 @@
 # The one provisioning script of the AMI (run by packer/staticedge.pkr.hcl with sudo),
 # also run by tests/infra/check.sh against a scratch directory.
 #
-#   install.sh [--binary PATH] [--config PATH] [--os-packages] ROOT
+#   install.sh [--binary PATH] [--sha256 HEX] [--config PATH] [--os-packages] ROOT
 #
 # ROOT is a DESTDIR-style prefix: "/" on the build instance, any directory otherwise.
 # Installs under ROOT:
@@ -10,6 +10,10 @@
 #   /etc/systemd/system/staticedge.service           the proxy, enabled
 #   /etc/systemd/system/staticedge-fetch-config.service  boot-time config fetch
 #   /usr/local/libexec/staticedge/fetch-config      what that unit runs
+#   /etc/systemd/system/staticedge-lifecycle.service  launch gate, drain on scale-in,
+#                                                   liveness report; enabled
+#   /usr/local/libexec/staticedge/lifecycle-watch   what that unit runs
+#   /usr/local/libexec/staticedge/smoke-test        --version + check of a sample
 #   /etc/staticedge/staticedge.toml                 the example config (--config),
 #                                                   replaced at boot from SSM
 #   /etc/staticedge/tls/                            certificates, fetched at boot
@@ -19,19 +23,25 @@
 #   /usr/lib/tmpfiles.d/staticedge.conf             modes/owners of /etc/staticedge
 # Only when ROOT is "/": creates the user now, sets owners, and with --os-packages
 # installs what the boot path needs from the distribution (AWS CLI, logrotate, curl,
-# SSM agent, CloudWatch agent). Elsewhere users and owners are left to
-# systemd-sysusers and systemd-tmpfiles at first boot, so no root is needed.
+# SSM agent, CloudWatch agent) and smoke-tests the binary on this host. Elsewhere users
+# and owners are left to systemd-sysusers and systemd-tmpfiles at first boot, so no
+# root is needed.
+# --sha256 refuses a binary whose SHA-256 differs (the build pins what it bakes).
+# On Debian the two AWS agents are not packaged: their versions and SHA-256 come from
+# SSM_AGENT_VERSION/SSM_AGENT_SHA256 and CLOUDWATCH_AGENT_VERSION/CLOUDWATCH_AGENT_SHA256
+# (set by the Packer template) and a download that does not match is refused.
 # Nothing is started: the image must boot into a fresh fetch of config and keys.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-binary="" config="" os_packages=0 root=""
+binary="" sha256="" config="" os_packages=0 root=""
 
-usage() { echo "usage: $0 [--binary PATH] [--config PATH] [--os-packages] ROOT" >&2; exit 2; }
+usage() { echo "usage: $0 [--binary PATH] [--sha256 HEX] [--config PATH] [--os-packages] ROOT" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary=${2:?}; shift 2 ;;
+    --sha256) sha256=${2:?}; shift 2 ;;
     --config) config=${2:?}; shift 2 ;;
     --os-packages) os_packages=1; shift ;;
     -h|--help) usage ;;
@@ -48,6 +58,15 @@ repo=$(cd "$here/../.." && pwd)
 for f in "$binary" "$config"; do
   [ -f "$f" ] || { echo "install.sh: $f not found (see --binary/--config)" >&2; exit 1; }
 done
+
+if [ -n "$sha256" ]; then
+  got=$(sha256sum "$binary" | cut -d' ' -f1)
+  if [ "$got" != "$sha256" ]; then
+    echo "install.sh: $binary has SHA-256 $got, expected $sha256: refusing to install it" >&2
+    exit 1
+  fi
+  echo "install.sh: $binary SHA-256 verified"
+fi
 
 live=0
 [ "$(cd "$root" && pwd -P)" = / ] && live=1
@@ -66,22 +85,30 @@ install_os_packages() {
     debian)
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -q
-      apt-get install -y -q --no-install-recommends awscli curl ca-certificates logrotate util-linux
-      # Debian's AMIs ship neither agent and Debian does not package them; these are
-      # AWS's documented download locations, fetched over HTTPS at bake time only.
+      apt-get install -y -q --no-install-recommends awscli curl ca-certificates logrotate util-linux openssl
+      # Debian's AMIs ship neither agent and Debian does not package them. AWS's
+      # download locations by version (never `latest`), each checked against a pinned
+      # SHA-256 before dpkg sees it.
       local debarch=amd64 tmp
       [ "$arch" = aarch64 ] && debarch=arm64
+      : "${SSM_AGENT_VERSION:?set SSM_AGENT_VERSION and SSM_AGENT_SHA256 (pinned agent)}"
+      : "${SSM_AGENT_SHA256:?set SSM_AGENT_SHA256}"
+      : "${CLOUDWATCH_AGENT_VERSION:?set CLOUDWATCH_AGENT_VERSION and CLOUDWATCH_AGENT_SHA256 (pinned agent)}"
+      : "${CLOUDWATCH_AGENT_SHA256:?set CLOUDWATCH_AGENT_SHA256}"
       tmp=$(mktemp -d)
       curl -fsSL -o "$tmp/ssm.deb" \
-        "https://s3.amazonaws.com/ec2-downloads-windows/SSMAgent/latest/debian_$debarch/amazon-ssm-agent.deb"
+        "https://s3.amazonaws.com/ec2-downloads-windows/SSMAgent/$SSM_AGENT_VERSION/debian_$debarch/amazon-ssm-agent.deb"
       curl -fsSL -o "$tmp/cwagent.deb" \
-        "https://amazoncloudwatch-agent.s3.amazonaws.com/debian/$debarch/latest/amazon-cloudwatch-agent.deb"
+        "https://amazoncloudwatch-agent.s3.amazonaws.com/debian/$debarch/$CLOUDWATCH_AGENT_VERSION/amazon-cloudwatch-agent.deb"
+      printf '%s  %s\n' "$SSM_AGENT_SHA256" "$tmp/ssm.deb" "$CLOUDWATCH_AGENT_SHA256" "$tmp/cwagent.deb" \
+        | sha256sum -c - || { echo "install.sh: agent package checksum mismatch" >&2; exit 1; }
       apt-get install -y -q "$tmp/ssm.deb" "$tmp/cwagent.deb"
       rm -rf "$tmp"
       ;;
     amzn)
-      # AL2023 ships the AWS CLI and the SSM agent; the rest is in its repositories.
-      dnf install -y -q awscli-2 logrotate util-linux amazon-ssm-agent amazon-cloudwatch-agent
+      # AL2023 ships the AWS CLI and the SSM agent; the rest is in its repositories,
+      # whose packages dnf verifies against Amazon's signing key (gpgcheck=1).
+      dnf install -y -q awscli-2 logrotate util-linux openssl amazon-ssm-agent amazon-cloudwatch-agent
       ;;
     *)
       echo "install.sh: unsupported distribution '$id' (debian, amzn)" >&2
@@ -100,6 +127,10 @@ install -D -m 0644 "$here/staticedge.service" "$r/etc/systemd/system/staticedge.
 install -D -m 0644 "$here/staticedge-fetch-config.service" \
   "$r/etc/systemd/system/staticedge-fetch-config.service"
 install -D -m 0755 "$here/fetch-config" "$r/usr/local/libexec/staticedge/fetch-config"
+install -D -m 0644 "$here/staticedge-lifecycle.service" \
+  "$r/etc/systemd/system/staticedge-lifecycle.service"
+install -D -m 0755 "$here/lifecycle-watch" "$r/usr/local/libexec/staticedge/lifecycle-watch"
+install -D -m 0755 "$here/smoke-test" "$r/usr/local/libexec/staticedge/smoke-test"
 install -D -m 0644 "$here/staticedge.logrotate" "$r/etc/logrotate.d/staticedge"
 install -D -m 0644 "$here/staticedge.sysusers" "$r/usr/lib/sysusers.d/staticedge.conf"
 install -D -m 0644 "$here/staticedge.tmpfiles" "$r/usr/lib/tmpfiles.d/staticedge.conf"
@@ -117,6 +148,8 @@ if [ "$live" = 1 ]; then
     fi
   fi
   chown root:staticedge /etc/staticedge /etc/staticedge/tls /etc/staticedge/staticedge.toml
+  # The binary must run here, on the image's own OS and CPU, before it is baked.
+  /usr/local/libexec/staticedge/smoke-test /usr/local/bin/staticedge "$config"
 else
   echo "install.sh: ROOT is not /: the staticedge user and file owners are left to systemd-sysusers/systemd-tmpfiles at boot"
 fi
@@ -124,8 +157,9 @@ fi
 # Enabling is a symlink; done by hand so it works the same in a scratch root without
 # systemd running. The fetch unit needs none: staticedge.service Requires= it.
 install -d "$r/etc/systemd/system/multi-user.target.wants"
-ln -sfn /etc/systemd/system/staticedge.service \
-  "$r/etc/systemd/system/multi-user.target.wants/staticedge.service"
+for unit in staticedge.service staticedge-lifecycle.service; do
+  ln -sfn "/etc/systemd/system/$unit" "$r/etc/systemd/system/multi-user.target.wants/$unit"
+done
 if [ "$live" = 1 ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
 fi

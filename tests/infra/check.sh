@@ -99,21 +99,37 @@ packer_fmt() {
 packer_validate() {
   local dir=$work/pvalidate
   mkdir -p "$dir/packer" "$dir/config"
-  cp packer/staticedge.pkr.hcl "$dir/packer/"
+  cp packer/staticedge.pkr.hcl packer/agents.pkrvars.hcl "$dir/packer/"
   cp -r packer/files "$dir/packer/files"
   cp "$example_config" "$dir/config/staticedge.example.toml"
-  local base arch
+  local base arch sha
+  sha=$(sha256sum "$work/bin/staticedge" | cut -d' ' -f1)
+  local -a pinned=(-var "staticedge_binary=$work/bin/staticedge" -var "staticedge_sha256=$sha"
+    -var version=1.2.3 -var-file "$dir/packer/agents.pkrvars.hcl")
   for base in debian-12 al2023; do
     for arch in x86_64 arm64; do
       echo "== base_os=$base arch=$arch"
-      packer validate -var "staticedge_binary=$work/bin/staticedge" \
-        -var "base_os=$base" -var "arch=$arch" "$dir/packer"
+      packer validate "${pinned[@]}" -var "base_os=$base" -var "arch=$arch" \
+        -var "source_ami_name=$base-$arch-20250814-2204" "$dir/packer"
     done
   done
-  # And it must refuse what it cannot build.
-  if packer validate -var "staticedge_binary=$work/bin/staticedge" -var base_os=ubuntu "$dir/packer" >/dev/null 2>&1; then
-    echo "validate accepted base_os=ubuntu"; return 1
+  # And it must refuse what it cannot build, or would not build reproducibly.
+  local bad
+  for bad in base_os=ubuntu 'source_ami_name=debian-12-amd64-*' version=dev staticedge_sha256=abc123; do
+    if packer validate "${pinned[@]}" -var source_ami_name=debian-12-amd64-20250814-2204 \
+      -var "$bad" "$dir/packer" >/dev/null 2>&1; then
+      echo "validate accepted $bad"; return 1
+    fi
+  done
+  if packer validate -var "staticedge_binary=$work/bin/staticedge" -var "staticedge_sha256=$sha" \
+    -var version=1.2.3 "$dir/packer" >/dev/null 2>&1; then
+    echo "validate accepted a build without a pinned base AMI name"; return 1
   fi
+  # The image is cleaned last, the temporary key cleared, the manifest records the inputs.
+  grep -q 'ssh_clear_authorized_keys = true' packer/staticedge.pkr.hcl
+  grep -q 'clean-image.sh' packer/staticedge.pkr.hcl
+  grep -q 'post-processor "manifest"' packer/staticedge.pkr.hcl
+  if grep -q 'latest/' packer/files/install.sh; then echo "install.sh downloads a 'latest' agent"; return 1; fi
 }
 
 check "packer fmt -check" packer_fmt
@@ -134,6 +150,9 @@ install_scratch() {
   expect_mode /etc/systemd/system/staticedge.service 644
   expect_mode /etc/systemd/system/staticedge-fetch-config.service 644
   expect_mode /usr/local/libexec/staticedge/fetch-config 755
+  expect_mode /etc/systemd/system/staticedge-lifecycle.service 644
+  expect_mode /usr/local/libexec/staticedge/lifecycle-watch 755
+  expect_mode /usr/local/libexec/staticedge/smoke-test 755
   expect_mode /etc/logrotate.d/staticedge 644
   expect_mode /usr/lib/sysusers.d/staticedge.conf 644
   expect_mode /usr/lib/tmpfiles.d/staticedge.conf 644
@@ -143,6 +162,15 @@ install_scratch() {
   cmp "$example_config" "$root/etc/staticedge/staticedge.toml"
   cmp "$example_config" "$root/usr/local/share/doc/staticedge/staticedge.example.toml"
   [ "$(readlink "$root/etc/systemd/system/multi-user.target.wants/staticedge.service")" = /etc/systemd/system/staticedge.service ]
+  [ "$(readlink "$root/etc/systemd/system/multi-user.target.wants/staticedge-lifecycle.service")" = /etc/systemd/system/staticedge-lifecycle.service ]
+  # A binary that is not the one pinned is refused, and nothing is installed.
+  if bash packer/files/install.sh --binary "$work/bin/staticedge" --sha256 "$(printf '0%.0s' {1..64})" \
+    --config "$example_config" "$work/root-refused" 2>/dev/null; then
+    echo "--sha256 accepted a binary with another digest"; return 1
+  fi
+  [ ! -e "$work/root-refused/usr/local/bin/staticedge" ]
+  bash packer/files/install.sh --binary "$work/bin/staticedge" \
+    --sha256 "$(sha256sum "$work/bin/staticedge" | cut -d' ' -f1)" --config "$example_config" "$work/root-pinned" >/dev/null
   # --os-packages would change the machine running it: refused for a scratch root.
   if bash packer/files/install.sh --binary "$work/bin/staticedge" --config "$example_config" --os-packages "$root" 2>/dev/null; then
     echo "--os-packages accepted a scratch root"; return 1
@@ -181,7 +209,8 @@ units_verify() {
   verify_root
   local out
   # verify exits 0 on warnings such as "Unknown key name ... ignoring": gate on silence.
-  out=$(systemd-analyze verify --root="$root" staticedge.service staticedge-fetch-config.service 2>&1)
+  out=$(systemd-analyze verify --root="$root" staticedge.service staticedge-fetch-config.service \
+    staticedge-lifecycle.service 2>&1)
   if [ -n "$out" ]; then printf '%s\n' "$out"; return 1; fi
 }
 
@@ -213,9 +242,25 @@ unit_contract() {
   echo "SUMMARY: TimeoutStopSec=${stop}s > 15s + 60s"
 }
 
+# The real binary (when one is built) through the bake's smoke test.
+smoke_test_run() {
+  local b bin=""
+  for b in "${STATICEDGE_BIN:-}" target/release/staticedge target/debug/staticedge; do
+    if [ -n "$b" ] && [ -x "$b" ]; then bin=$b; break; fi
+  done
+  if [ -z "$bin" ]; then echo "SUMMARY: no staticedge binary built, not run"; return 0; fi
+  bash packer/files/smoke-test "$bin" config/staticedge.example.toml
+  # And it must fail for a binary that does not run.
+  if bash packer/files/smoke-test /bin/false config/staticedge.example.toml >/dev/null 2>&1; then
+    echo "smoke-test passed /bin/false"; return 1
+  fi
+  echo "SUMMARY: $bin"
+}
+
 check "systemd-analyze verify (no output)" units_verify
 check "systemd-analyze security --offline=true staticedge.service" units_security
 check "staticedge.service lifecycle contract" unit_contract
+check "smoke-test of the real binary (--version, check of the example)" smoke_test_run
 
 # --- logrotate ------------------------------------------------------------------------------
 # The real config with the user and directory swapped for this machine's: a forced
@@ -263,6 +308,9 @@ EOF
 STATICEDGE_REGION=us-east-1
 STATICEDGE_CONFIG_PARAMETER=/staticedge/test/config
 STATICEDGE_TLS_SECRETS="api.example.com=arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"
+STATICEDGE_TLS_SECRET_VERSIONS="api.example.com=a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
+STATICEDGE_ASG_NAME=staticedge
+STATICEDGE_DRAIN_DELAY=105
 EOF
   # Owned by whoever runs the checks instead of root/staticedge; one fetch attempt.
   STATICEDGE_USER=$(id -un) STATICEDGE_GROUP=$(id -gn) STATICEDGE_ETC_OWNER=$(id -un)
@@ -279,7 +327,9 @@ EOF
   cmp "$d/cert.pem" "$etc/tls/api.example.com/fullchain.pem"
   [ "$(stat -c %a "$etc/tls/api.example.com/privkey.pem")" = 600 ]
   grep -qx "staticedge-stub check --config $etc/staticedge.toml" "$d/staticedge.calls"
-  grep -q -- '--secret-id arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf' "$d/aws.calls"
+  grep -q -- '--secret-id arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf --version-id a1b2c3d4-5678-90ab-cdef-EXAMPLE11111' "$d/aws.calls"
+  # The lifecycle keys are known, not "unknown keys".
+  if bash "$fc" 2>&1 | grep -q 'ignoring unknown key'; then echo "lifecycle keys reported as unknown"; return 1; fi
   [ ! -e "$d/systemctl.calls" ]
   [ -z "$(find "$etc" -name '.fetch.*')" ]
 
@@ -365,7 +415,7 @@ EOF
     local d=$work/render out bin
     mkdir -p "$d"
     out=$(cd "$work/tf/examples/elastic-beanstalk" && "$tf" console -no-color <<'EOF'
-templatefile("staticedge.toml.tftpl", { grace_period = "15s", drain_timeout = "60s", cert_names = ["api.example.com"], http_listener = true, hostnames = ["api.example.com"], host_header = "preserve", upstream = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80", upstream_tls = false, probe_path = "/health", probe_hostname = "api.example.com" })
+templatefile("staticedge.toml.tftpl", { grace_period = "15s", drain_timeout = "60s", cert_names = ["api.example.com"], http_listener = true, hostnames = ["api.example.com"], host_header = "preserve", upstream = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80", upstream_tls = false, probe_path = "/health", probe_hostname = "api.example.com", proxy_protocol = "optional" })
 EOF
 )
     sed -e '1{/^<<EOT$/d}' -e '${/^EOT$/d}' <<<"$out" > "$d/staticedge.toml"

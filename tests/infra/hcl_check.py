@@ -72,14 +72,14 @@ def main(root: Path) -> int:
 
     eip = body("aws_eip", "this")
     need(one(eip.get("domain")) == "vpc", 'aws_eip.this must set domain = "vpc"')
-    need("public_subnet_ids" in json.dumps(eip.get("for_each")), "one aws_eip per public subnet (for_each)")
+    need("public_subnets" in json.dumps(eip.get("for_each")), "one aws_eip per Availability Zone (for_each over public_subnets)")
 
     lb = body("aws_lb", "this")
     lb_text = json.dumps(lb)
     need(one(lb.get("load_balancer_type")) == "network", "the load balancer must be network")
     need(one(lb.get("enable_cross_zone_load_balancing")) is True, "cross-zone load balancing must be on")
     need("aws_security_group.nlb" in json.dumps(lb.get("security_groups")), "the NLB needs its security group at creation")
-    need("subnet_mapping" in lb_text and "allocation_id" in lb_text and "aws_eip.this" in lb_text,
+    need("subnet_mapping" in lb_text and "allocation_id" in lb_text and "local.allocation_ids" in lb_text,
          "the NLB needs a subnet_mapping with each Elastic IP")
 
     tg = body("aws_lb_target_group", "this")
@@ -99,7 +99,17 @@ def main(root: Path) -> int:
     need(one(md.get("http_put_response_hop_limit")) == 1, "IMDS hop limit must be 1")
 
     asg = body("aws_autoscaling_group", "this")
-    need(one(asg.get("health_check_type")) == "ELB", "ASG health_check_type must be ELB")
+    need(one(asg.get("health_check_type")) == "EC2",
+         "ASG health_check_type must be EC2 (liveness; the NLB's fleet-wide readiness must not replace the fleet)")
+    hooks = json.dumps(asg.get("initial_lifecycle_hook"))
+    need("EC2_INSTANCE_TERMINATING" in hooks and "EC2_INSTANCE_LAUNCHING" in hooks,
+         "the ASG needs its launch gate and termination (drain) lifecycle hooks")
+    prefs = json.dumps(one(asg.get("instance_refresh", [{}])))
+    need("checkpoint_percentages" in prefs and "alarm_specification" in prefs and "auto_rollback" in prefs,
+         "the instance refresh needs a canary checkpoint and alarm-based auto rollback")
+    for (rtype, name) in res:
+        need(rtype != "aws_iam_role_policy_attachment",
+             f"{rtype}.{name}: no managed policy on the instance role (AmazonSSMManagedInstanceCore reads every parameter)")
     ltref = one(asg.get("launch_template", [{}]))
     need("latest_version" in str(one(ltref.get("version"))), "the ASG must pin latest_version")
     need("instance_refresh" in asg, "the ASG needs an instance_refresh")

@@ -4,11 +4,22 @@
 
 locals {
   config_parameter_name = "/${var.name}/config"
+
+  # The module version this example is written for (terraform/modules/fleet/CHANGELOG.md).
+  # In your own repository, pin the source instead, e.g.
+  #   source = "git::https://example.com/you/staticedge.git//terraform/modules/fleet?ref=fleet-v2.0.0"
+  fleet_module_version = "2.0.0"
+
+  # HTTPS to the application needs a name its load balancer has a certificate for: no
+  # one can get one for *.elasticbeanstalk.com, so that is your own name, a CNAME to
+  # the environment. Plain HTTP goes to the environment's own name.
+  upstream_address = var.eb_https_name != null ? "${var.eb_https_name}:443" : "${var.eb_environment_cname}:${var.eb_port}"
 }
 
-# The proxy's configuration (PRODUCT.md section 4) lives in SSM; every instance
-# fetches it at boot (packer/files/fetch-config). Changing it here and running
-# `systemctl reload staticedge-fetch-config` on the fleet applies it without a restart.
+# The proxy's configuration lives in SSM; every instance fetches it at boot
+# (packer/files/fetch-config) by the version the launch template names. Changing it
+# here makes a new parameter version, hence a new launch template version, hence a
+# canary instance refresh; a rollback of the refresh brings the old version back.
 resource "aws_ssm_parameter" "config" {
   #checkov:skip=CKV_AWS_337:Encrypted with the AWS-managed aws/ssm key; the config holds no secrets (keys are in Secrets Manager). Set key_id and the module's kms_key_arns where policy demands a CMK.
   name        = local.config_parameter_name
@@ -23,9 +34,11 @@ resource "aws_ssm_parameter" "config" {
     http_listener = var.enable_http_listener
     hostnames     = var.hostnames
     host_header   = var.host_header
-    upstream      = "${var.eb_environment_cname}:${var.eb_port}"
-    upstream_tls  = var.eb_tls
-    probe_path    = var.upstream_probe_path
+    upstream      = local.upstream_address
+    upstream_tls  = var.eb_https_name != null
+    # Restart-only in the proxy: rolled out by the refresh the new version starts.
+    proxy_protocol = module.fleet.proxy_listener_proxy_protocol
+    probe_path     = var.upstream_probe_path
     # The probe asks with the Host the app will see: the EB name by default.
     probe_hostname = var.host_header == "preserve" ? var.hostnames[0] : (var.host_header == "upstream" ? null : var.host_header)
   })
@@ -36,7 +49,8 @@ module "fleet" {
 
   name               = var.name
   vpc_id             = var.vpc_id
-  public_subnet_ids  = var.public_subnet_ids
+  public_subnets     = var.public_subnets
+  eip_allocation_ids = var.eip_allocation_ids
   private_subnet_ids = var.private_subnet_ids
   client_cidrs_ipv4  = var.client_cidrs_ipv4
   ami_id             = var.ami_id
@@ -46,8 +60,12 @@ module "fleet" {
   grace_period_seconds  = var.grace_period_seconds
   drain_timeout_seconds = var.drain_timeout_seconds
 
-  config_parameter_name = aws_ssm_parameter.config.name
-  tls_secret_arns       = var.tls_secret_arns
+  proxy_protocol = var.proxy_protocol
+
+  config_parameter_name    = aws_ssm_parameter.config.name
+  config_parameter_version = aws_ssm_parameter.config.version
+  tls_secret_arns          = var.tls_secret_arns
+  tls_secret_version_ids   = var.tls_secret_version_ids
 
   route53_zone_id     = var.route53_zone_id
   route53_record_name = var.route53_record_name

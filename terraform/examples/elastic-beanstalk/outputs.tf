@@ -18,6 +18,26 @@ output "target_group_arn" {
   value       = module.fleet.target_group_arn
 }
 
+output "fleet_module_version" {
+  description = "Version of the fleet module in use."
+  value       = module.fleet.module_version
+
+  precondition {
+    condition     = module.fleet.module_version == local.fleet_module_version
+    error_message = "This example is written for fleet module ${local.fleet_module_version}; read terraform/modules/fleet/CHANGELOG.md before moving to another."
+  }
+}
+
+output "config_parameter_version" {
+  description = "Version of the config parameter the launch template names."
+  value       = aws_ssm_parameter.config.version
+}
+
+output "drain_timings" {
+  description = "The way-out timings derived by the module (seconds)."
+  value       = module.fleet.drain_timings
+}
+
 output "config_parameter_name" {
   description = "SSM parameter holding staticedge.toml."
   value       = aws_ssm_parameter.config.name

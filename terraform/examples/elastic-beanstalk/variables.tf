@@ -15,9 +15,15 @@ variable "vpc_id" {
   description = "VPC for the NLB and the instances."
 }
 
-variable "public_subnet_ids" {
-  type        = list(string)
-  description = "One public subnet per Availability Zone: one static IP each."
+variable "public_subnets" {
+  type        = map(string)
+  description = "One public subnet per Availability Zone, keyed by zone: one static IP each."
+}
+
+variable "eip_allocation_ids" {
+  type        = map(string)
+  description = "Elastic IPs you already own, by zone (eipalloc-...), used instead of new ones."
+  default     = {}
 }
 
 variable "private_subnet_ids" {
@@ -48,14 +54,19 @@ variable "eb_environment_cname" {
 
 variable "eb_port" {
   type        = number
-  description = "Port of the EB environment's load balancer listener to use (80, or 443 with eb_tls)."
+  description = "Port of the EB environment's plain-HTTP load balancer listener."
   default     = 80
 }
 
-variable "eb_tls" {
-  type        = bool
-  description = "Speak HTTPS to the EB environment (its listener needs a certificate valid for eb_environment_cname)."
-  default     = false
+variable "eb_https_name" {
+  type        = string
+  description = "Optional: speak HTTPS to the application through your own name (e.g. app-origin.example.com), a CNAME to eb_environment_cname whose certificate the environment's load balancer holds. staticedge follows that name's DNS like the EB name. Null: plain HTTP to eb_environment_cname:eb_port."
+  default     = null
+
+  validation {
+    condition     = var.eb_https_name == null || (can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", coalesce(var.eb_https_name, "x"))) && !endswith(coalesce(var.eb_https_name, "x"), "elasticbeanstalk.com"))
+    error_message = "Give your own DNS name (no scheme, no port); no certificate can cover *.elasticbeanstalk.com."
+  }
 }
 
 variable "hostnames" {
@@ -78,6 +89,18 @@ variable "upstream_probe_path" {
 variable "tls_secret_arns" {
   type        = map(string)
   description = "Certificate name => Secrets Manager secret ARN holding the PEM bundle (private key + chain). Create the secrets out of band (docs/deploy.md), never in Terraform: state would hold the keys."
+}
+
+variable "tls_secret_version_ids" {
+  type        = map(string)
+  description = "Optional: certificate name => secret VersionId to pin (a certificate change is then a canary refresh, and rolls back with it)."
+  default     = {}
+}
+
+variable "proxy_protocol" {
+  type        = string
+  description = "PROXY protocol v2 stage: \"off\", then \"accept\" (wait for the refresh to finish), then \"send\". See docs/deploy.md."
+  default     = "off"
 }
 
 variable "client_cidrs_ipv4" {

@@ -1,16 +1,57 @@
-# --- Instance role: SSM (no SSH), CloudWatch agent, and read access to exactly this
-# fleet's config parameter and certificate secrets. ----------------------------------
+# --- Instance role: least privilege, no AWS-managed policy -------------------------------
+# Session Manager / Run Command (instead of SSH), this fleet's config parameter and
+# certificate secrets, the lifecycle calls of its own group, and (optional) the
+# CloudWatch agent's own log groups, metrics namespace and config parameter. Nothing
+# else: AmazonSSMManagedInstanceCore would add ssm:GetParameter(s) on every parameter.
 
 locals {
-  config_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:parameter${var.config_parameter_name}"
+  arn_prefix           = "arn:${data.aws_partition.current.partition}"
+  region               = data.aws_region.current.id
+  account              = data.aws_caller_identity.current.account_id
+  config_parameter_arn = "${local.arn_prefix}:ssm:${local.region}:${local.account}:parameter${var.config_parameter_name}"
+  # The group's ARN holds a generated id; its name is fixed (var.name).
+  asg_arn_pattern = "${local.arn_prefix}:autoscaling:${local.region}:${local.account}:autoScalingGroup:*:autoScalingGroupName/${var.name}"
 
-  read_config_statements = concat(
+  instance_statements = concat(
     [
+      {
+        # The SSM agent's channels: these actions have no resource-level permissions.
+        Sid    = "SessionManagerChannels"
+        Effect = "Allow"
+        Action = [
+          "ec2messages:AcknowledgeMessage",
+          "ec2messages:DeleteMessage",
+          "ec2messages:FailMessage",
+          "ec2messages:GetEndpoint",
+          "ec2messages:GetMessages",
+          "ec2messages:SendReply",
+          "ssmmessages:CreateControlChannel",
+          "ssmmessages:CreateDataChannel",
+          "ssmmessages:OpenControlChannel",
+          "ssmmessages:OpenDataChannel",
+        ]
+        Resource = ["*"]
+      },
+      {
+        Sid      = "SessionManagerRegistration"
+        Effect   = "Allow"
+        Action   = ["ssm:UpdateInstanceInformation"]
+        Resource = ["${local.arn_prefix}:ec2:${local.region}:${local.account}:instance/*"]
+      },
       {
         Sid      = "ReadConfig"
         Effect   = "Allow"
         Action   = ["ssm:GetParameter"]
         Resource = [local.config_parameter_arn]
+      },
+      {
+        Sid    = "OwnLifecycle"
+        Effect = "Allow"
+        Action = [
+          "autoscaling:CompleteLifecycleAction",
+          "autoscaling:SetInstanceHealth",
+        ]
+        Resource = [local.asg_arn_pattern]
       },
     ],
     length(var.tls_secret_arns) == 0 ? [] : [
@@ -30,13 +71,52 @@ locals {
         Condition = {
           StringEquals = {
             "kms:ViaService" = [
-              "ssm.${data.aws_region.current.id}.amazonaws.com",
-              "secretsmanager.${data.aws_region.current.id}.amazonaws.com",
+              "ssm.${local.region}.amazonaws.com",
+              "secretsmanager.${local.region}.amazonaws.com",
             ]
           }
         }
       },
     ],
+    # (A for filter, not a conditional: the statements' shapes differ.)
+    [for statement in [
+      {
+        Sid    = "CloudWatchAgentLogs"
+        Effect = "Allow"
+        Action = [
+          "logs:CreateLogGroup",
+          "logs:CreateLogStream",
+          "logs:DescribeLogStreams",
+          "logs:PutLogEvents",
+          "logs:PutRetentionPolicy",
+        ]
+        Resource = [
+          "${local.arn_prefix}:logs:${local.region}:${local.account}:log-group:/staticedge/${var.name}/*",
+          "${local.arn_prefix}:logs:${local.region}:${local.account}:log-group:/staticedge/${var.name}/*:log-stream:*",
+        ]
+      },
+      {
+        Sid       = "CloudWatchAgentMetrics"
+        Effect    = "Allow"
+        Action    = ["cloudwatch:PutMetricData"]
+        Resource  = ["*"]
+        Condition = { StringEquals = { "cloudwatch:namespace" = "CWAgent" } }
+      },
+      {
+        # The agent reads the instance's tags and volumes for metric dimensions; these
+        # Describe calls have no resource-level permissions.
+        Sid      = "CloudWatchAgentDescribe"
+        Effect   = "Allow"
+        Action   = ["ec2:DescribeTags", "ec2:DescribeVolumes"]
+        Resource = ["*"]
+      },
+      {
+        Sid      = "CloudWatchAgentConfig"
+        Effect   = "Allow"
+        Action   = ["ssm:GetParameter"]
+        Resource = ["${local.arn_prefix}:ssm:${local.region}:${local.account}:parameter/AmazonCloudWatch-${var.name}"]
+      },
+    ] : statement if var.cloudwatch_agent],
   )
 }
 
@@ -55,24 +135,16 @@ resource "aws_iam_role" "instance" {
   tags = local.tags
 }
 
-resource "aws_iam_role_policy" "read_config" {
-  name = "read-config"
+# The role's only policy: nothing is attached, so this document is every grant.
+resource "aws_iam_role_policy" "instance" {
+  #checkov:skip=CKV_AWS_290:The only unconstrained writes are the SSM agent's ec2messages/ssmmessages channel calls and cloudwatch:PutMetricData (namespace-conditioned); neither has resource-level permissions.
+  #checkov:skip=CKV_AWS_355:Resource "*" only for actions without resource-level permissions (ec2messages, ssmmessages, PutMetricData, ec2:Describe*).
+  name = "staticedge-instance"
   role = aws_iam_role.instance.id
   policy = jsonencode({
     Version   = "2012-10-17"
-    Statement = local.read_config_statements
+    Statement = local.instance_statements
   })
-}
-
-resource "aws_iam_role_policy_attachment" "ssm" {
-  role       = aws_iam_role.instance.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
-}
-
-resource "aws_iam_role_policy_attachment" "cloudwatch_agent" {
-  count      = var.attach_cloudwatch_agent_policy ? 1 : 0
-  role       = aws_iam_role.instance.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/CloudWatchAgentServerPolicy"
 }
 
 resource "aws_iam_instance_profile" "instance" {
@@ -120,11 +192,22 @@ resource "aws_launch_template" "this" {
   }
 
   # cloud-init writes /etc/staticedge/bootstrap.env early in boot; the AMI's
-  # staticedge-fetch-config.service reads it (packer/files/fetch-config).
+  # staticedge-fetch-config.service and staticedge-lifecycle.service read it
+  # (packer/files/fetch-config, packer/files/lifecycle-watch). The config and pinned
+  # certificate versions are in it: changing them is a new template version, so an
+  # instance refresh with its canary, and a rollback restores them.
   user_data = base64encode(templatefile("${path.module}/templates/user-data.yaml.tftpl", {
-    region           = data.aws_region.current.id
-    config_parameter = var.config_parameter_name
-    tls_secrets      = join(" ", [for name in sort(keys(var.tls_secret_arns)) : "${name}=${var.tls_secret_arns[name]}"])
+    region               = local.region
+    config_parameter     = "${var.config_parameter_name}:${var.config_parameter_version}"
+    tls_secrets          = join(" ", [for name in sort(keys(var.tls_secret_arns)) : "${name}=${var.tls_secret_arns[name]}"])
+    tls_secret_versions  = join(" ", [for name in sort(keys(var.tls_secret_version_ids)) : "${name}=${var.tls_secret_version_ids[name]}"])
+    asg_name             = var.name
+    launch_hook          = local.launch_hook_name
+    terminate_hook       = local.terminate_hook_name
+    drain_delay          = local.drain_delay
+    ready_timeout        = var.instance_ready_timeout_seconds
+    liveness_failures    = var.liveness_failures
+    proxy_protocol_stage = var.proxy_protocol
   }))
 
   tag_specifications {
@@ -149,9 +232,13 @@ resource "aws_autoscaling_group" "this" {
   max_size            = var.max_size
   desired_capacity    = var.desired_capacity
 
-  # The NLB's /readyz verdict decides replacement, not just "the VM is up".
-  health_check_type         = "ELB"
-  health_check_grace_period = var.health_check_grace_period_seconds
+  # Replacement on liveness only: EC2 status checks, plus lifecycle-watch reporting a
+  # dead proxy (/healthz) as Unhealthy. Never on the NLB's /readyz verdict: its reasons
+  # that hit every instance at once (every certificate expired, DNS stale past
+  # serve_stale_for) would replace the whole fleet with instances that lack the stale
+  # DNS answer that kept traffic flowing. The NLB still routes by /readyz.
+  health_check_type         = "EC2"
+  health_check_grace_period = local.health_check_grace_period
   default_instance_warmup   = var.instance_warmup_seconds
   target_group_arns         = [for k in sort(keys(local.listeners)) : aws_lb_target_group.this[k].arn]
 
@@ -162,23 +249,50 @@ resource "aws_autoscaling_group" "this" {
     version = aws_launch_template.this.latest_version
   }
 
+  # Launch gate: a new instance stays in Pending:Wait, outside the target group, until
+  # lifecycle-watch sees /readyz 200 (CONTINUE) or gives up (ABANDON: fetch or check
+  # failed, or not ready in time). Also how an instance refresh waits for readiness.
+  initial_lifecycle_hook {
+    name                 = local.launch_hook_name
+    lifecycle_transition = "autoscaling:EC2_INSTANCE_LAUNCHING"
+    heartbeat_timeout    = local.launch_hook_timeout
+    default_result       = "ABANDON"
+  }
+
+  # Drain: the instance waits in Terminating:Wait until lifecycle-watch has drained
+  # and stopped the proxy (or the timeout, then CONTINUE: termination is never blocked).
+  initial_lifecycle_hook {
+    name                 = local.terminate_hook_name
+    lifecycle_transition = "autoscaling:EC2_INSTANCE_TERMINATING"
+    heartbeat_timeout    = local.terminate_hook_timeout
+    default_result       = "CONTINUE"
+  }
+
   # Replacements for unhealthy instances also launch before they terminate.
   instance_maintenance_policy {
     min_healthy_percentage = 100
-    max_healthy_percentage = 200
+    max_healthy_percentage = var.refresh_max_healthy_percentage
   }
 
-  # A new AMI or user data rolls through the fleet without losing capacity: launch a
-  # new instance, wait until the NLB finds it ready plus the warmup, then deregister
-  # (deregistration_delay) and terminate an old one. Any failure rolls back.
+  # A canary roll: a new AMI, config version or certificate version first replaces
+  # canary_percentage of the group (at least one instance, which must pass the launch
+  # gate), pauses canary_seconds while the alarms watch, then replaces the rest in
+  # batches of up to (max healthy - 100) % without ever going below the desired
+  # capacity. An alarm, a launch that never becomes ready, or a failed refresh rolls
+  # back to the previous template version: AMI, config and certificates together.
   instance_refresh {
     strategy = "Rolling"
     preferences {
       min_healthy_percentage = 100
-      max_healthy_percentage = 200
+      max_healthy_percentage = var.refresh_max_healthy_percentage
       instance_warmup        = var.instance_warmup_seconds
+      checkpoint_percentages = [var.canary_percentage, 100]
+      checkpoint_delay       = var.canary_seconds
       skip_matching          = true
       auto_rollback          = true
+      alarm_specification {
+        alarms = concat([aws_cloudwatch_metric_alarm.unhealthy_targets.alarm_name], var.rollback_alarm_names)
+      }
     }
   }
 
@@ -194,5 +308,30 @@ resource "aws_autoscaling_group" "this" {
   lifecycle {
     # Scaling policies and operators own the running count.
     ignore_changes = [desired_capacity]
+
+    precondition {
+      condition     = var.grace_period_seconds + var.drain_timeout_seconds + 10 <= var.ami_stop_timeout_seconds
+      error_message = "grace_period_seconds + drain_timeout_seconds + 10 s must fit in the AMI's TimeoutStopSec (ami_stop_timeout_seconds), or systemd kills a drain in progress: raise TimeoutStopSec in packer/files/staticedge.service, bake, and set ami_stop_timeout_seconds."
+    }
   }
+}
+
+# The canary's judge: any target of the TLS target group unhealthy for two minutes
+# while a refresh runs rolls it back. Draining (deregistered) targets do not count.
+resource "aws_cloudwatch_metric_alarm" "unhealthy_targets" {
+  alarm_name          = "${var.name}-unhealthy-targets"
+  alarm_description   = "staticedge ${var.name}: a target of the TLS target group is unhealthy (/readyz not 200). Rolls back a running instance refresh."
+  namespace           = "AWS/NetworkELB"
+  metric_name         = "UnHealthyHostCount"
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 2
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  dimensions = {
+    LoadBalancer = aws_lb.this.arn_suffix
+    TargetGroup  = aws_lb_target_group.this["tls"].arn_suffix
+  }
+  tags = local.tags
 }

@@ -2,10 +2,10 @@
 # health check, so resolvers stop getting the IP of an Availability Zone that fails.
 
 resource "aws_route53_health_check" "ip" {
-  for_each = local.route53_enabled ? aws_eip.this : {}
+  for_each = local.route53_enabled ? var.public_subnets : {}
 
   type              = "TCP"
-  ip_address        = each.value.public_ip
+  ip_address        = local.public_ips[each.key]
   port              = var.tls_port
   request_interval  = 30
   failure_threshold = 3
@@ -13,13 +13,14 @@ resource "aws_route53_health_check" "ip" {
 }
 
 resource "aws_route53_record" "ip" {
-  for_each = local.route53_enabled ? aws_eip.this : {}
+  #checkov:skip=CKV2_AWS_23:Each record is one of the NLB's Elastic IPs (aws_eip.this or a given allocation id), read through local.public_ips.
+  for_each = local.route53_enabled ? var.public_subnets : {}
 
   zone_id         = var.route53_zone_id
   name            = var.route53_record_name
   type            = "A"
   ttl             = var.route53_ttl
-  records         = [each.value.public_ip]
+  records         = [local.public_ips[each.key]]
   set_identifier  = each.key
   health_check_id = aws_route53_health_check.ip[each.key].id
 

@@ -1,17 +1,40 @@
 locals {
   tags = merge({ Application = "staticedge", Fleet = var.name }, var.tags)
 
-  # The drain contract (PRODUCT.md section 6). An ASG scale-in or refresh deregisters
-  # the target first and sends SIGTERM only after the deregistration delay; the NLB
-  # keeps sending new flows for about 2 minutes after deregistration starts, and each
-  # of those may run for drain_timeout. So the delay covers both, and never less than
-  # the proxy's own grace + drain.
+  # --- The drain contract: every timing of the way out from one set of variables ----
+  # Scale-in (and instance refresh, and replacement) order: the group deregisters the
+  # target, the NLB stops new flows (though some keep arriving for late_flow_seconds)
+  # and keeps established ones for the deregistration delay; the instance then waits
+  # in Terminating:Wait for the termination hook. lifecycle-watch sees the
+  # target-lifecycle-state flip to Terminated at the start, waits drain_delay, and
+  # sends SIGTERM: the proxy serves on for grace_period, then closes its listeners
+  # (GOAWAY, Connection: close) and lets in-flight requests finish within
+  # drain_timeout. So its listeners close no earlier than late_flow_seconds after
+  # deregistration started, and it has exited by drain_deadline.
+  watcher_poll_seconds  = 5
+  drain_margin_seconds  = 30
+  drain_delay           = max(0, var.late_flow_seconds - var.grace_period_seconds)
+  listeners_close_after = local.drain_delay + var.grace_period_seconds
+  drain_deadline        = local.listeners_close_after + var.drain_timeout_seconds
+  # The NLB must not reset connections before the proxy is done with them (it ends the
+  # deregistration early once no connection is left). AWS caps the delay at 3600 s.
+  deregistration_delay = max(var.deregistration_delay_floor_seconds, local.drain_deadline + local.drain_margin_seconds)
+  # The hook holds the instance while the drain may still run (deregistration can end
+  # early, when no connection is open, while the watcher still waits drain_delay).
+  # Heartbeat timeouts are 30-7200 s.
+  terminate_hook_timeout = max(30, local.drain_deadline + local.watcher_poll_seconds + local.drain_margin_seconds)
+  # SIGTERM first (systemctl stop, reboot): the NLB notices the 503 through its health
+  # checks; established flows to the unhealthy target are kept this long.
   proxy_stop_seconds = var.grace_period_seconds + var.drain_timeout_seconds
-  deregistration_delay = min(3600, max(
-    var.deregistration_delay_floor_seconds,
-    120 + var.drain_timeout_seconds,
-    local.proxy_stop_seconds,
-  ))
+
+  # --- The way in ------------------------------------------------------------------
+  # lifecycle-watch abandons a launch that is not ready after instance_ready_timeout;
+  # the hook's own timeout (ABANDON) is the backstop if the watcher never runs.
+  launch_hook_timeout       = var.instance_ready_timeout_seconds + 60
+  health_check_grace_period = var.instance_ready_timeout_seconds + 60
+
+  launch_hook_name    = "staticedge-ready"
+  terminate_hook_name = "staticedge-drain"
 
   # Listeners the NLB forwards, by purpose; "http" only when enabled.
   listeners = merge(
@@ -20,6 +43,15 @@ locals {
   )
   # Everything the NLB opens to an instance: the listeners plus the health check.
   instance_ports = merge(local.listeners, { admin = var.admin_port })
+
+  # The PROXY protocol stage: what the proxy's listener must be set to, and whether
+  # the target group sends the header. "send" is only reached through "accept".
+  proxy_listener_proxy_protocol = var.proxy_protocol == "off" ? "off" : "optional"
+  target_group_sends_proxy_v2   = var.proxy_protocol == "send"
+
+  # Static IPs by Availability Zone: the ones this module owns plus those given.
+  allocation_ids = merge({ for az, eip in aws_eip.this : az => eip.id }, var.eip_allocation_ids)
+  public_ips     = merge({ for az, eip in aws_eip.this : az => eip.public_ip }, { for az, eip in data.aws_eip.given : az => eip.public_ip })
 
   route53_enabled = var.route53_zone_id != null
 }

@@ -1,8 +1,9 @@
-# The static IPs: one Elastic IP per public subnet (= per Availability Zone), each
-# pinned to the NLB through a subnet_mapping. They are what partners allow-list, so
-# Terraform must never release them.
+# The static IPs: one Elastic IP per Availability Zone, each pinned to the NLB through
+# a subnet_mapping. They are what partners allow-list, so Terraform must never release
+# them. Keyed by zone, not by subnet id: a subnet re-created in the same zone keeps its
+# address resource. Zones in var.eip_allocation_ids bring their own address instead.
 resource "aws_eip" "this" {
-  for_each = toset(var.public_subnet_ids)
+  for_each = { for az, subnet in var.public_subnets : az => subnet if !contains(keys(var.eip_allocation_ids), az) }
 
   #checkov:skip=CKV2_AWS_19:These addresses belong to the NLB (subnet_mapping), not to instances.
   domain = "vpc"
@@ -11,6 +12,12 @@ resource "aws_eip" "this" {
   lifecycle {
     prevent_destroy = true
   }
+}
+
+# Addresses given by allocation id: read, never managed.
+data "aws_eip" "given" {
+  for_each = var.eip_allocation_ids
+  id       = each.value
 }
 
 resource "aws_lb" "this" {
@@ -28,13 +35,14 @@ resource "aws_lb" "this" {
   enable_cross_zone_load_balancing = true
   enable_deletion_protection       = var.deletion_protection
 
-  # Sorted by subnet id (a set), so reordering var.public_subnet_ids changes nothing;
-  # editing or removing a mapping would replace the NLB, which prevent_destroy blocks.
+  # One mapping per zone. Editing or removing a mapping would replace the NLB (new
+  # DNS name; the addresses survive in aws_eip.this but are briefly unattached), which
+  # prevent_destroy blocks.
   dynamic "subnet_mapping" {
-    for_each = aws_eip.this
+    for_each = var.public_subnets
     content {
-      subnet_id     = subnet_mapping.key
-      allocation_id = subnet_mapping.value.id
+      subnet_id     = subnet_mapping.value
+      allocation_id = local.allocation_ids[subnet_mapping.key]
     }
   }
 
@@ -57,11 +65,14 @@ resource "aws_lb_target_group" "this" {
   target_type = "instance"
 
   preserve_client_ip = true
-  proxy_protocol_v2  = var.proxy_protocol_v2
+  # Only in the "send" stage, which presumes the "accept" stage was rolled out first
+  # (the proxy's setting is restart-only; the attribute applies at once).
+  proxy_protocol_v2 = local.target_group_sends_proxy_v2
 
   deregistration_delay = local.deregistration_delay
   # At the end of the delay, close what is left instead of letting flows hang on an
-  # instance that is about to terminate.
+  # instance that is about to terminate. The drain ends before it (drain_deadline +
+  # margin), so this only ever resets a connection the proxy failed to close.
   connection_termination = true
 
   # The proxy's readiness, on the admin port; never traffic-port (that is TLS).
@@ -88,6 +99,11 @@ resource "aws_lb_target_group" "this" {
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = local.drain_deadline + local.drain_margin_seconds <= 3600
+      error_message = "max(late_flow_seconds, grace_period_seconds) + drain_timeout_seconds + 30 s must fit in the NLB's 3600 s deregistration delay limit, or the NLB resets connections the proxy is still draining. Shorten drain_timeout."
+    }
   }
 }
 

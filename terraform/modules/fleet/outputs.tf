@@ -1,11 +1,16 @@
 output "static_ips" {
   description = "The fixed public IPs (one per Availability Zone), sorted: hand these to the partner."
-  value       = sort([for eip in aws_eip.this : eip.public_ip])
+  value       = sort(values(local.public_ips))
 }
 
-output "static_ips_by_subnet" {
-  description = "The same IPs keyed by public subnet id."
-  value       = { for subnet, eip in aws_eip.this : subnet => eip.public_ip }
+output "static_ips_by_az" {
+  description = "The same IPs keyed by Availability Zone."
+  value       = local.public_ips
+}
+
+output "eip_allocation_ids" {
+  description = "Allocation ids of the static IPs by Availability Zone (to pass as eip_allocation_ids to a re-created module: the addresses survive it)."
+  value       = local.allocation_ids
 }
 
 output "nlb_dns_name" {
@@ -48,7 +53,29 @@ output "instance_role_name" {
   value       = aws_iam_role.instance.name
 }
 
+output "drain_timings" {
+  description = "Every timing of the way out, derived from grace_period_seconds, drain_timeout_seconds and late_flow_seconds (seconds): the watcher's delay before SIGTERM, when the listeners close and when the proxy has exited (both after deregistration starts), the deregistration delay, the termination hook's timeout, and the unhealthy draining interval of the SIGTERM-first path."
+  value = {
+    drain_delay                 = local.drain_delay
+    listeners_close_after       = local.listeners_close_after
+    drain_deadline              = local.drain_deadline
+    deregistration_delay        = local.deregistration_delay
+    terminate_hook_timeout      = local.terminate_hook_timeout
+    unhealthy_draining_interval = local.proxy_stop_seconds
+  }
+}
+
 output "deregistration_delay_seconds" {
-  description = "Deregistration delay derived from grace_period + drain_timeout."
+  description = "Deregistration delay of the target groups (see drain_timings)."
   value       = local.deregistration_delay
+}
+
+output "proxy_listener_proxy_protocol" {
+  description = "What the proxy's TLS listener must set as proxy_protocol for the current proxy_protocol stage (\"off\" or \"optional\"); render it into the config."
+  value       = local.proxy_listener_proxy_protocol
+}
+
+output "module_version" {
+  description = "Version of this module (CHANGELOG.md); callers can assert the one they were written for."
+  value       = "2.0.0"
 }

@@ -1,6 +1,7 @@
 terraform {
-  # The module itself needs 1.5; its tests/ (mock_provider override_during) need 1.11.
-  required_version = ">= 1.5.0"
+  # The module needs 1.9 (validations that compare variables); its tests/
+  # (mock_provider override_during) need 1.11.
+  required_version = ">= 1.9.0"
 
   required_providers {
     aws = {

@@ -38,6 +38,9 @@ mock_provider "aws" {
   mock_resource "aws_eip" {
     defaults = {}
   }
+  mock_resource "aws_ssm_parameter" {
+    defaults = { version = 4 }
+  }
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
   }
@@ -51,7 +54,7 @@ mock_provider "aws" {
 
 variables {
   vpc_id               = "vpc-0123456789abcdef0"
-  public_subnet_ids    = ["subnet-0aaa0000000000001", "subnet-0bbb0000000000002"]
+  public_subnets       = { "us-east-1a" = "subnet-0aaa0000000000001", "us-east-1b" = "subnet-0bbb0000000000002" }
   private_subnet_ids   = ["subnet-0ccc0000000000003", "subnet-0ddd0000000000004"]
   ami_id               = "ami-0123456789abcdef0"
   eb_environment_cname = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com"
@@ -89,8 +92,16 @@ run "config_points_at_the_eb_environment" {
     error_message = "The config parameter is /<name>/config."
   }
   assert {
-    condition     = module.fleet.deregistration_delay_seconds >= var.grace_period_seconds + var.drain_timeout_seconds
-    error_message = "The fleet must be derived from the same drain timings."
+    condition     = output.drain_timings.listeners_close_after >= var.grace_period_seconds && output.drain_timings.drain_deadline == output.drain_timings.listeners_close_after + var.drain_timeout_seconds
+    error_message = "The fleet must be derived from the same drain timings as the config."
+  }
+  assert {
+    condition     = output.config_parameter_version == 4 && output.fleet_module_version == "2.0.0"
+    error_message = "The module gets the parameter's version, and is the version the example is written for."
+  }
+  assert {
+    condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "proxy_protocol = \"off\"")
+    error_message = "PROXY protocol is off by default."
   }
   assert {
     condition     = length(module.fleet.static_ips) == 2
@@ -103,8 +114,7 @@ run "probe_and_https_upstream" {
 
   variables {
     upstream_probe_path = "/health"
-    eb_tls              = true
-    eb_port             = 443
+    eb_https_name       = "app-origin.example.com"
   }
 
   assert {
@@ -116,8 +126,31 @@ run "probe_and_https_upstream" {
     error_message = "The EB name is the default Host header."
   }
   assert {
-    condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "tls = true") && strcontains(nonsensitive(aws_ssm_parameter.config.value), "elasticbeanstalk.com:443\"")
-    error_message = "HTTPS to EB must be rendered."
+    condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "tls = true") && strcontains(nonsensitive(aws_ssm_parameter.config.value), "address = \"app-origin.example.com:443\"")
+    error_message = "HTTPS goes to the operator's own name, which a certificate can cover."
+  }
+}
+
+run "rejects_https_to_the_elasticbeanstalk_name" {
+  command = plan
+
+  variables {
+    eb_https_name = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com"
+  }
+
+  expect_failures = [var.eb_https_name]
+}
+
+run "proxy_protocol_stages_reach_the_config" {
+  command = plan
+
+  variables {
+    proxy_protocol = "send"
+  }
+
+  assert {
+    condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "proxy_protocol = \"optional\"")
+    error_message = "When the NLB sends PROXY headers the proxy must accept them."
   }
 }
 

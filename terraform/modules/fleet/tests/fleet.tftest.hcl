@@ -53,26 +53,29 @@ mock_provider "aws" {
   mock_data "aws_caller_identity" {
     defaults = { account_id = "123456789012" }
   }
+  mock_data "aws_eip" {
+    defaults = { public_ip = "203.0.113.50" }
+  }
 }
 
 # Distinct, valid addresses for the Elastic IPs (Route 53 health checks validate them)
 # and distinct ARNs for the two target groups.
 override_resource {
-  target          = aws_eip.this["subnet-0aaa0000000000001"]
+  target          = aws_eip.this["us-east-1a"]
   override_during = plan
-  values          = { public_ip = "198.51.100.11" }
+  values          = { public_ip = "198.51.100.11", id = "eipalloc-0aaaaaaaaaaaaaaa1" }
 }
 
 override_resource {
-  target          = aws_eip.this["subnet-0bbb0000000000002"]
+  target          = aws_eip.this["us-east-1b"]
   override_during = plan
-  values          = { public_ip = "198.51.100.12" }
+  values          = { public_ip = "198.51.100.12", id = "eipalloc-0bbbbbbbbbbbbbbb2" }
 }
 
 override_resource {
-  target          = aws_eip.this["subnet-0ccc0000000000003"]
+  target          = aws_eip.this["us-east-1c"]
   override_during = plan
-  values          = { public_ip = "198.51.100.13" }
+  values          = { public_ip = "198.51.100.13", id = "eipalloc-0ccccccccccccccc3" }
 }
 
 override_resource {
@@ -96,45 +99,48 @@ override_resource {
 }
 
 variables {
-  name               = "staticedge"
-  vpc_id             = "vpc-0123456789abcdef0"
-  public_subnet_ids  = ["subnet-0aaa0000000000001", "subnet-0bbb0000000000002", "subnet-0ccc0000000000003"]
+  name   = "staticedge"
+  vpc_id = "vpc-0123456789abcdef0"
+  public_subnets = {
+    "us-east-1a" = "subnet-0aaa0000000000001"
+    "us-east-1b" = "subnet-0bbb0000000000002"
+    "us-east-1c" = "subnet-0ccc0000000000003"
+  }
   private_subnet_ids = ["subnet-0ddd0000000000004", "subnet-0eee0000000000005", "subnet-0fff0000000000006"]
   ami_id             = "ami-0123456789abcdef0"
 
-  config_parameter_name = "/staticedge/test/config"
+  config_parameter_name    = "/staticedge/test/config"
+  config_parameter_version = 7
   tls_secret_arns = {
     "api.example.com" = "arn:aws:secretsmanager:us-east-1:123456789012:secret:staticedge/api.example.com-AbCdEf"
     "www.example.com" = "arn:aws:secretsmanager:us-east-1:123456789012:secret:staticedge/www.example.com-GhIjKl"
   }
 }
 
-run "static_ips" {
+run "static_ips_by_zone" {
   command = plan
 
   assert {
-    condition     = length(aws_eip.this) == length(var.public_subnet_ids)
-    error_message = "There must be exactly one Elastic IP per public subnet."
-  }
-  assert {
-    condition     = alltrue([for s in var.public_subnet_ids : contains(keys(aws_eip.this), s)])
-    error_message = "Every public subnet must have its Elastic IP."
+    condition     = toset(keys(aws_eip.this)) == toset(["us-east-1a", "us-east-1b", "us-east-1c"])
+    error_message = "There must be exactly one Elastic IP per Availability Zone, keyed by the zone."
   }
   assert {
     condition     = alltrue([for e in aws_eip.this : e.domain == "vpc"])
     error_message = "Elastic IPs must be VPC addresses (domain = \"vpc\")."
   }
   assert {
-    condition     = length(aws_lb.this.subnet_mapping) == length(var.public_subnet_ids)
-    error_message = "The NLB must have one subnet_mapping per public subnet."
+    condition     = length(aws_lb.this.subnet_mapping) == 3
+    error_message = "The NLB must have one subnet_mapping per zone."
   }
   assert {
-    condition     = alltrue([for m in aws_lb.this.subnet_mapping : m.allocation_id == aws_eip.this[m.subnet_id].id])
-    error_message = "Each subnet_mapping must carry the Elastic IP of its own subnet."
+    condition = alltrue([for az, subnet in var.public_subnets : anytrue([
+      for m in aws_lb.this.subnet_mapping : m.subnet_id == subnet && m.allocation_id == aws_eip.this[az].id
+    ])])
+    error_message = "Each zone's subnet_mapping must carry that zone's Elastic IP."
   }
   assert {
-    condition     = length(distinct([for m in aws_lb.this.subnet_mapping : m.allocation_id])) == length(var.public_subnet_ids)
-    error_message = "Each Elastic IP must be used in exactly one subnet_mapping."
+    condition     = output.static_ips == tolist(["198.51.100.11", "198.51.100.12", "198.51.100.13"]) && output.static_ips_by_az["us-east-1b"] == "198.51.100.12"
+    error_message = "The outputs must list the static IPs, by zone too."
   }
   assert {
     condition     = aws_lb.this.load_balancer_type == "network" && aws_lb.this.internal == false
@@ -147,6 +153,27 @@ run "static_ips" {
   assert {
     condition     = toset(aws_lb.this.security_groups) == toset([aws_security_group.nlb.id])
     error_message = "The NLB must get its security group at creation (adding one later replaces it)."
+  }
+}
+
+run "own_elastic_ips_by_allocation_id" {
+  command = plan
+
+  variables {
+    eip_allocation_ids = { "us-east-1b" = "eipalloc-0123456789abcdef0" }
+  }
+
+  assert {
+    condition     = toset(keys(aws_eip.this)) == toset(["us-east-1a", "us-east-1c"])
+    error_message = "A zone with a given allocation id must not get an Elastic IP from the module."
+  }
+  assert {
+    condition     = anytrue([for m in aws_lb.this.subnet_mapping : m.subnet_id == "subnet-0bbb0000000000002" && m.allocation_id == "eipalloc-0123456789abcdef0"])
+    error_message = "The given allocation id must be mapped in its zone."
+  }
+  assert {
+    condition     = output.static_ips_by_az["us-east-1b"] == "203.0.113.50" && length(output.static_ips) == 3
+    error_message = "The given address must be among the static IPs."
   }
 }
 
@@ -181,6 +208,10 @@ run "listener_and_target_group" {
     condition     = aws_lb_target_group.this["tls"].connection_termination == true
     error_message = "connection_termination must close what is left after the deregistration delay."
   }
+  assert {
+    condition     = aws_lb_target_group.this["tls"].proxy_protocol_v2 == false && output.proxy_listener_proxy_protocol == "off"
+    error_message = "PROXY protocol is off by default, on both sides."
+  }
 }
 
 run "health_check_on_admin_port_readyz" {
@@ -196,7 +227,7 @@ run "health_check_on_admin_port_readyz" {
   }
   assert {
     condition     = aws_lb_target_group.this["tls"].health_check[0].path == "/readyz"
-    error_message = "The health check must ask /readyz."
+    error_message = "The NLB must route by /readyz."
   }
   assert {
     condition     = aws_lb_target_group.this["tls"].health_check[0].matcher == "200"
@@ -213,42 +244,189 @@ run "health_check_on_admin_port_readyz" {
   }
 }
 
-run "drain_contract" {
+# Defaults: grace 15, drain 60, late flows 120. The watcher waits 105 s after the
+# flip, SIGTERM's grace ends at 120 s (no late flow meets a closed port), the proxy has
+# exited by 180 s; the NLB keeps connections 210 s; the hook holds 215 s.
+run "drain_arithmetic_defaults" {
   command = plan
 
   assert {
-    condition     = aws_lb_target_group.this["tls"].target_health_state[0].enable_unhealthy_connection_termination == false
-    error_message = "An unhealthy (draining) target must keep its established connections."
+    condition = output.drain_timings == {
+      drain_delay                 = 105
+      listeners_close_after       = 120
+      drain_deadline              = 180
+      deregistration_delay        = 210
+      terminate_hook_timeout      = 215
+      unhealthy_draining_interval = 75
+    }
+    error_message = "Default drain timings: delay 105, close 120, deadline 180, deregistration 210, hook 215, unhealthy draining 75."
   }
   assert {
-    condition     = aws_lb_target_group.this["tls"].target_health_state[0].unhealthy_draining_interval == var.grace_period_seconds + var.drain_timeout_seconds
-    error_message = "unhealthy_draining_interval must be grace_period + drain_timeout."
+    condition     = tonumber(aws_lb_target_group.this["tls"].deregistration_delay) == 210
+    error_message = "The target group must use the derived deregistration delay."
   }
   assert {
-    condition     = tonumber(aws_lb_target_group.this["tls"].deregistration_delay) >= var.grace_period_seconds + var.drain_timeout_seconds
-    error_message = "deregistration_delay must be at least grace_period + drain_timeout."
+    condition     = aws_lb_target_group.this["tls"].target_health_state[0].enable_unhealthy_connection_termination == false && aws_lb_target_group.this["tls"].target_health_state[0].unhealthy_draining_interval == 75
+    error_message = "An unhealthy (draining) target must keep its connections for grace + drain."
   }
   assert {
-    condition     = tonumber(aws_lb_target_group.this["tls"].deregistration_delay) == 180
-    error_message = "With the default 15 s + 60 s, deregistration_delay must be 180 s (the ~2 min of late new flows + the longest request)."
+    condition = anytrue([for h in aws_autoscaling_group.this.initial_lifecycle_hook :
+      h.name == "staticedge-drain" && h.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING" &&
+    h.heartbeat_timeout == 215 && h.default_result == "CONTINUE"])
+    error_message = "The termination hook must hold the instance for the drain (215 s), then continue."
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_DRAIN_DELAY=105\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_TERMINATE_HOOK=staticedge-drain\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_ASG_NAME=staticedge\n")
+    error_message = "The watcher must get the drain delay, the hook and the group from the user data."
   }
 }
 
-run "drain_contract_long_requests" {
+run "drain_arithmetic_long_requests" {
   command = plan
 
   variables {
-    grace_period_seconds  = 30
-    drain_timeout_seconds = 300
+    grace_period_seconds     = 30
+    drain_timeout_seconds    = 300
+    ami_stop_timeout_seconds = 360
   }
 
   assert {
-    condition     = tonumber(aws_lb_target_group.this["tls"].deregistration_delay) == 420
-    error_message = "deregistration_delay must follow a longer drain_timeout (120 + 300)."
+    condition     = output.drain_timings.drain_delay == 90 && output.drain_timings.drain_deadline == 420 && output.drain_timings.deregistration_delay == 450 && output.drain_timings.terminate_hook_timeout == 455
+    error_message = "Long drains: delay 90, deadline 120 + 300 = 420, deregistration 450, hook 455."
   }
   assert {
     condition     = aws_lb_target_group.this["tls"].target_health_state[0].unhealthy_draining_interval == 330
     error_message = "unhealthy_draining_interval must follow grace_period + drain_timeout."
+  }
+}
+
+run "drain_arithmetic_grace_longer_than_late_flows" {
+  command = plan
+
+  variables {
+    grace_period_seconds     = 150
+    drain_timeout_seconds    = 60
+    ami_stop_timeout_seconds = 240
+  }
+
+  assert {
+    condition     = output.drain_timings.drain_delay == 0 && output.drain_timings.listeners_close_after == 150 && output.drain_timings.deregistration_delay == 240
+    error_message = "A grace period longer than the late-flow window needs no delay: close at 150, deregistration 150 + 60 + 30."
+  }
+}
+
+run "drain_arithmetic_floor" {
+  command = plan
+
+  variables {
+    late_flow_seconds                  = 0
+    grace_period_seconds               = 5
+    drain_timeout_seconds              = 10
+    deregistration_delay_floor_seconds = 120
+  }
+
+  assert {
+    condition     = output.drain_timings.deregistration_delay == 120 && output.drain_timings.terminate_hook_timeout == 50
+    error_message = "The floor applies when the drain is short; the hook follows the drain (5 + 10 + 5 + 30)."
+  }
+}
+
+run "refuses_a_drain_past_the_deregistration_cap" {
+  command = plan
+
+  variables {
+    drain_timeout_seconds    = 3000
+    grace_period_seconds     = 600
+    ami_stop_timeout_seconds = 4000
+  }
+
+  expect_failures = [aws_lb_target_group.this]
+}
+
+run "refuses_a_drain_longer_than_the_ami_stop_timeout" {
+  command = plan
+
+  variables {
+    grace_period_seconds = 30
+  }
+
+  expect_failures = [aws_autoscaling_group.this]
+}
+
+run "canary_refresh_with_alarm_rollback" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_autoscaling_group.this.instance_refresh[0].strategy == "Rolling" &&
+      aws_autoscaling_group.this.instance_refresh[0].preferences[0].min_healthy_percentage == 100 &&
+      aws_autoscaling_group.this.instance_refresh[0].preferences[0].max_healthy_percentage == 150 &&
+      aws_autoscaling_group.this.instance_refresh[0].preferences[0].checkpoint_percentages == tolist([10, 100]) &&
+      tonumber(aws_autoscaling_group.this.instance_refresh[0].preferences[0].checkpoint_delay) == 600 &&
+      aws_autoscaling_group.this.instance_refresh[0].preferences[0].skip_matching == true &&
+      aws_autoscaling_group.this.instance_refresh[0].preferences[0].auto_rollback == true
+    )
+    error_message = "Instance refresh: a 10 % canary, a 600 s pause, batches up to 150 %, never below 100 %, auto rollback."
+  }
+  assert {
+    condition     = aws_autoscaling_group.this.instance_refresh[0].preferences[0].alarm_specification[0].alarms == tolist(["staticedge-unhealthy-targets"])
+    error_message = "The unhealthy-target alarm must roll a refresh back."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.unhealthy_targets.namespace == "AWS/NetworkELB" &&
+      aws_cloudwatch_metric_alarm.unhealthy_targets.metric_name == "UnHealthyHostCount" &&
+      aws_cloudwatch_metric_alarm.unhealthy_targets.threshold == 0 &&
+      aws_cloudwatch_metric_alarm.unhealthy_targets.comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.unhealthy_targets.dimensions["TargetGroup"] == aws_lb_target_group.this["tls"].arn_suffix
+    )
+    error_message = "The alarm must watch the TLS target group's unhealthy targets."
+  }
+  assert {
+    condition     = aws_autoscaling_group.this.instance_maintenance_policy[0].min_healthy_percentage == 100
+    error_message = "Replacements launch before they terminate."
+  }
+  assert {
+    condition     = aws_autoscaling_group.this.launch_template[0].version == "3"
+    error_message = "The ASG must pin the launch template's latest_version, not \"$Latest\"."
+  }
+}
+
+run "more_rollback_alarms" {
+  command = plan
+
+  variables {
+    rollback_alarm_names = ["app-5xx"]
+    canary_percentage    = 25
+    canary_seconds       = 900
+  }
+
+  assert {
+    condition     = aws_autoscaling_group.this.instance_refresh[0].preferences[0].alarm_specification[0].alarms == tolist(["staticedge-unhealthy-targets", "app-5xx"]) && aws_autoscaling_group.this.instance_refresh[0].preferences[0].checkpoint_percentages == tolist([25, 100])
+    error_message = "Extra alarms and the canary size must reach the refresh."
+  }
+}
+
+run "health_checks_cannot_churn_the_fleet" {
+  command = plan
+
+  assert {
+    condition     = aws_autoscaling_group.this.health_check_type == "EC2"
+    error_message = "The group must replace on liveness (EC2 + the watcher's /healthz report), never on the NLB's fleet-wide readiness."
+  }
+  assert {
+    condition     = aws_autoscaling_group.this.health_check_grace_period == 480
+    error_message = "The grace period must cover the boot's retries (420 s ready timeout + 60 s)."
+  }
+  assert {
+    condition = anytrue([for h in aws_autoscaling_group.this.initial_lifecycle_hook :
+      h.name == "staticedge-ready" && h.lifecycle_transition == "autoscaling:EC2_INSTANCE_LAUNCHING" &&
+    h.heartbeat_timeout == 480 && h.default_result == "ABANDON"])
+    error_message = "The launch gate must hold a new instance until ready, and abandon it when it never is."
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_READY_TIMEOUT=420\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_LIVENESS_FAILURES=6\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_LAUNCH_HOOK=staticedge-ready\n")
+    error_message = "The watcher must get the launch gate's settings."
   }
 }
 
@@ -277,96 +455,172 @@ run "instances_only_reachable_from_the_nlb" {
     error_message = "Client CIDRs may only be opened on the NLB's security group."
   }
   assert {
-    condition     = alltrue([for r in aws_vpc_security_group_egress_rule.nlb_to_instances : r.referenced_security_group_id == aws_security_group.instance.id])
-    error_message = "The NLB may only talk to the instances' security group."
-  }
-  assert {
     condition     = contains([for r in aws_vpc_security_group_egress_rule.nlb_to_instances : r.from_port], 9901)
     error_message = "The health check port must be open from the NLB to the instances."
   }
 }
 
-run "launch_template_and_asg" {
+run "launch_template" {
   command = plan
 
   assert {
-    condition     = aws_launch_template.this.metadata_options[0].http_tokens == "required"
-    error_message = "IMDSv2 must be required."
-  }
-  assert {
-    condition     = aws_launch_template.this.metadata_options[0].http_put_response_hop_limit == 1
-    error_message = "The IMDS hop limit must be 1."
+    condition     = aws_launch_template.this.metadata_options[0].http_tokens == "required" && aws_launch_template.this.metadata_options[0].http_put_response_hop_limit == 1
+    error_message = "IMDSv2 only, hop limit 1."
   }
   assert {
     condition     = aws_launch_template.this.block_device_mappings[0].ebs[0].encrypted == "true"
     error_message = "The root volume must be encrypted."
   }
   assert {
-    condition     = aws_autoscaling_group.this.health_check_type == "ELB"
-    error_message = "The ASG must replace instances on the NLB's health verdict (ELB)."
+    condition     = toset(aws_autoscaling_group.this.target_group_arns) == toset([aws_lb_target_group.this["tls"].arn]) && toset(aws_autoscaling_group.this.vpc_zone_identifier) == toset(var.private_subnet_ids)
+    error_message = "The ASG registers in the target group and runs in the private subnets."
   }
   assert {
-    condition     = aws_autoscaling_group.this.launch_template[0].version == "3"
-    error_message = "The ASG must pin the launch template's latest_version, not \"$Latest\"."
-  }
-  assert {
-    condition     = aws_autoscaling_group.this.launch_template[0].id == aws_launch_template.this.id
-    error_message = "The ASG must use the module's launch template."
-  }
-  assert {
-    condition     = toset(aws_autoscaling_group.this.target_group_arns) == toset([aws_lb_target_group.this["tls"].arn])
-    error_message = "The ASG must register its instances in the target group."
-  }
-  assert {
-    condition = (
-      aws_autoscaling_group.this.instance_refresh[0].strategy == "Rolling" &&
-      aws_autoscaling_group.this.instance_refresh[0].preferences[0].min_healthy_percentage == 100 &&
-      aws_autoscaling_group.this.instance_refresh[0].preferences[0].auto_rollback == true
-    )
-    error_message = "Instance refresh must be rolling, 100 % healthy, with auto rollback."
-  }
-  assert {
-    condition     = toset(aws_autoscaling_group.this.vpc_zone_identifier) == toset(var.private_subnet_ids)
-    error_message = "Instances run in the private subnets."
+    condition     = startswith(base64decode(aws_launch_template.this.user_data), "#cloud-config\n")
+    error_message = "User data must be cloud-config (write_files runs before network-online)."
   }
 }
 
-run "boot_config_and_least_privilege" {
+run "config_named_by_version" {
   command = plan
 
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_CONFIG_PARAMETER=/staticedge/test/config")
-    error_message = "User data must pass the config parameter name to the boot script."
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_CONFIG_PARAMETER=/staticedge/test/config:7\n")
+    error_message = "The launch template must name the config parameter by version."
   }
   assert {
     condition     = strcontains(base64decode(aws_launch_template.this.user_data), "api.example.com=arn:aws:secretsmanager:us-east-1:123456789012:secret:staticedge/api.example.com-AbCdEf")
     error_message = "User data must pass each certificate secret to the boot script."
   }
   assert {
-    condition     = startswith(base64decode(aws_launch_template.this.user_data), "#cloud-config\n")
-    error_message = "User data must be cloud-config (write_files runs before network-online)."
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_TLS_SECRET_VERSIONS=\"\"\n")
+    error_message = "Unpinned certificates read AWSCURRENT."
+  }
+}
+
+run "config_and_certificate_versions_change_the_template" {
+  command = plan
+
+  variables {
+    config_parameter_version = 8
+    tls_secret_version_ids   = { "api.example.com" = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111" }
+  }
+
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_CONFIG_PARAMETER=/staticedge/test/config:8\n")
+    error_message = "A new config version must be a new launch template (a refresh with a canary)."
   }
   assert {
-    condition = jsondecode(aws_iam_role_policy.read_config.policy).Statement[0].Resource == [
-      "arn:aws:ssm:us-east-1:123456789012:parameter/staticedge/test/config"
-    ]
-    error_message = "The role may read exactly the config parameter."
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_TLS_SECRET_VERSIONS=\"api.example.com=a1b2c3d4-5678-90ab-cdef-EXAMPLE11111\"\n")
+    error_message = "A pinned certificate version must be in the launch template."
+  }
+}
+
+run "least_privilege" {
+  command = plan
+
+  assert {
+    condition = toset(flatten([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Action])) == toset([
+      "autoscaling:CompleteLifecycleAction",
+      "autoscaling:SetInstanceHealth",
+      "cloudwatch:PutMetricData",
+      "ec2:DescribeTags",
+      "ec2:DescribeVolumes",
+      "ec2messages:AcknowledgeMessage",
+      "ec2messages:DeleteMessage",
+      "ec2messages:FailMessage",
+      "ec2messages:GetEndpoint",
+      "ec2messages:GetMessages",
+      "ec2messages:SendReply",
+      "logs:CreateLogGroup",
+      "logs:CreateLogStream",
+      "logs:DescribeLogStreams",
+      "logs:PutLogEvents",
+      "logs:PutRetentionPolicy",
+      "secretsmanager:GetSecretValue",
+      "ssm:GetParameter",
+      "ssm:UpdateInstanceInformation",
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ])
+    error_message = "The role's actions must be exactly the session, config, certificate, lifecycle and agent ones."
   }
   assert {
-    condition     = toset(jsondecode(aws_iam_role_policy.read_config.policy).Statement[1].Resource) == toset(values(var.tls_secret_arns))
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if contains(s.Action, "ssm:GetParameter")
+      ])) == toset([
+      "arn:aws:ssm:us-east-1:123456789012:parameter/staticedge/test/config",
+      "arn:aws:ssm:us-east-1:123456789012:parameter/AmazonCloudWatch-staticedge",
+    ])
+    error_message = "The role may read exactly the config parameter (and the agent's own config), no other parameter."
+  }
+  assert {
+    condition = toset(flatten([
+      for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if contains(s.Action, "secretsmanager:GetSecretValue")
+    ])) == toset(values(var.tls_secret_arns))
     error_message = "The role may read exactly the certificate secrets."
   }
   assert {
-    condition = alltrue(flatten([
-      for s in jsondecode(aws_iam_role_policy.read_config.policy).Statement : [
-        for r in s.Resource : !strcontains(r, "*")
-      ]
-    ]))
-    error_message = "No wildcard resources in the config policy."
+    condition = jsonencode(flatten([
+      for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if contains(s.Action, "autoscaling:CompleteLifecycleAction")
+    ])) == jsonencode(["arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/staticedge"])
+    error_message = "Lifecycle calls only on the fleet's own group."
   }
   assert {
-    condition     = endswith(aws_iam_role_policy_attachment.ssm.policy_arn, ":iam::aws:policy/AmazonSSMManagedInstanceCore")
-    error_message = "Instances are managed through SSM (no SSH)."
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.instance.policy).Statement :
+      alltrue([for a in s.Action : can(regex("^(ec2messages|ssmmessages):|^cloudwatch:PutMetricData$|^ec2:Describe", a))]) if contains(s.Resource, "*")
+    ])
+    error_message = "Resource \"*\" only for actions without resource-level permissions."
+  }
+  assert {
+    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : alltrue([for a in s.Action : !strcontains(a, "*")])])
+    error_message = "No wildcard actions."
+  }
+}
+
+run "least_privilege_without_the_agent" {
+  command = plan
+
+  variables {
+    cloudwatch_agent = false
+  }
+
+  assert {
+    condition     = length([for a in flatten([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Action]) : a if startswith(a, "logs:") || startswith(a, "cloudwatch:") || startswith(a, "ec2:")]) == 0
+    error_message = "Without the agent, no logs, metrics or EC2 grants."
+  }
+}
+
+run "proxy_protocol_accept_stage" {
+  command = plan
+
+  variables {
+    proxy_protocol = "accept"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this["tls"].proxy_protocol_v2 == false && output.proxy_listener_proxy_protocol == "optional"
+    error_message = "Stage accept: the proxy accepts the header, the NLB does not send it yet."
+  }
+}
+
+run "proxy_protocol_send_stage" {
+  command = plan
+
+  variables {
+    proxy_protocol = "send"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this["tls"].proxy_protocol_v2 == true && output.proxy_listener_proxy_protocol == "optional"
+    error_message = "Stage send: the NLB sends the header to a proxy that accepts it either way."
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_PROXY_PROTOCOL_STAGE=send\n")
+    error_message = "The stage is recorded in the launch template."
   }
 }
 
@@ -378,12 +632,8 @@ run "optional_http_listener" {
   }
 
   assert {
-    condition     = aws_lb_listener.this["http"].port == 80 && aws_lb_listener.this["http"].protocol == "TCP"
-    error_message = "The optional listener must be TCP 80."
-  }
-  assert {
-    condition     = aws_lb_target_group.this["http"].port == 80 && aws_lb_target_group.this["http"].health_check[0].path == "/readyz"
-    error_message = "The port 80 target group goes to the proxy's port 80 and checks /readyz too."
+    condition     = aws_lb_listener.this["http"].port == 80 && aws_lb_target_group.this["http"].health_check[0].path == "/readyz"
+    error_message = "The optional listener must be TCP 80, checked on /readyz too."
   }
   assert {
     condition     = length(aws_autoscaling_group.this.target_group_arns) == 2
@@ -404,7 +654,7 @@ run "route53_records_per_ip" {
   }
 
   assert {
-    condition     = length(aws_route53_record.ip) == length(var.public_subnet_ids)
+    condition     = length(aws_route53_record.ip) == 3
     error_message = "One A record per static IP."
   }
   assert {
@@ -413,7 +663,7 @@ run "route53_records_per_ip" {
   }
   assert {
     condition     = alltrue([for k, r in aws_route53_record.ip : r.records == toset([aws_eip.this[k].public_ip])])
-    error_message = "Each record publishes its own Elastic IP."
+    error_message = "Each record publishes its own zone's Elastic IP."
   }
 }
 
@@ -426,22 +676,198 @@ run "no_route53_by_default" {
   }
 }
 
+# --- Every validation refuses what it must -------------------------------------------
+
 run "rejects_secret_names_that_are_not_arns" {
   command = plan
-
   variables {
     tls_secret_arns = { "api.example.com" = "staticedge/api.example.com" }
   }
-
   expect_failures = [var.tls_secret_arns]
 }
 
 run "rejects_duplicate_subnets" {
   command = plan
-
   variables {
-    public_subnet_ids = ["subnet-0aaa0000000000001", "subnet-0aaa0000000000001"]
+    public_subnets = { "us-east-1a" = "subnet-0aaa0000000000001", "us-east-1b" = "subnet-0aaa0000000000001" }
   }
+  expect_failures = [var.public_subnets]
+}
 
-  expect_failures = [var.public_subnet_ids]
+run "rejects_subnets_not_keyed_by_zone" {
+  command = plan
+  variables {
+    public_subnets = { "subnet-0aaa0000000000001" = "subnet-0aaa0000000000001" }
+  }
+  expect_failures = [var.public_subnets]
+}
+
+run "rejects_allocation_ids_for_unknown_zones" {
+  command = plan
+  variables {
+    eip_allocation_ids = { "us-east-1d" = "eipalloc-0123456789abcdef0" }
+  }
+  expect_failures = [var.eip_allocation_ids]
+}
+
+run "rejects_min_above_max" {
+  command = plan
+  variables {
+    min_size         = 4
+    max_size         = 3
+    desired_capacity = 4
+  }
+  expect_failures = [var.max_size]
+}
+
+run "rejects_desired_outside_min_max" {
+  command = plan
+  variables {
+    desired_capacity = 7
+  }
+  expect_failures = [var.desired_capacity]
+}
+
+run "rejects_zero_instances" {
+  command = plan
+  variables {
+    min_size = 0
+  }
+  expect_failures = [var.min_size]
+}
+
+run "rejects_negative_grace" {
+  command = plan
+  variables {
+    grace_period_seconds = -1
+  }
+  expect_failures = [var.grace_period_seconds]
+}
+
+run "rejects_zero_drain" {
+  command = plan
+  variables {
+    drain_timeout_seconds = 0
+  }
+  expect_failures = [var.drain_timeout_seconds]
+}
+
+run "rejects_admin_port_on_the_tls_port" {
+  command = plan
+  variables {
+    admin_port = 443
+  }
+  expect_failures = [var.admin_port]
+}
+
+run "rejects_tls_and_http_on_one_port" {
+  command = plan
+  variables {
+    http_port = 443
+  }
+  expect_failures = [var.tls_port]
+}
+
+run "rejects_out_of_range_ports" {
+  command = plan
+  variables {
+    http_port = 70000
+  }
+  expect_failures = [var.http_port]
+}
+
+run "rejects_a_cidr_that_is_not_a_network" {
+  command = plan
+  variables {
+    client_cidrs_ipv4 = ["10.1.2.3/8"]
+  }
+  expect_failures = [var.client_cidrs_ipv4]
+}
+
+run "rejects_a_cidr_that_is_not_a_cidr" {
+  command = plan
+  variables {
+    client_cidrs_ipv4 = ["partners"]
+  }
+  expect_failures = [var.client_cidrs_ipv4]
+}
+
+run "rejects_an_unversioned_config" {
+  command = plan
+  variables {
+    config_parameter_version = 0
+  }
+  expect_failures = [var.config_parameter_version]
+}
+
+run "rejects_versions_for_unknown_certificates" {
+  command = plan
+  variables {
+    tls_secret_version_ids = { "other.example.com" = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111" }
+  }
+  expect_failures = [var.tls_secret_version_ids]
+}
+
+run "rejects_an_unknown_proxy_protocol_stage" {
+  command = plan
+  variables {
+    proxy_protocol = "on"
+  }
+  expect_failures = [var.proxy_protocol]
+}
+
+run "rejects_a_ready_timeout_below_the_boot" {
+  command = plan
+  variables {
+    instance_ready_timeout_seconds = 90
+  }
+  expect_failures = [var.instance_ready_timeout_seconds]
+}
+
+run "rejects_a_whole_fleet_canary" {
+  command = plan
+  variables {
+    canary_percentage = 100
+  }
+  expect_failures = [var.canary_percentage]
+}
+
+run "rejects_batches_over_200_percent" {
+  command = plan
+  variables {
+    refresh_max_healthy_percentage = 250
+  }
+  expect_failures = [var.refresh_max_healthy_percentage]
+}
+
+run "rejects_a_long_late_flow_window" {
+  command = plan
+  variables {
+    late_flow_seconds = 900
+  }
+  expect_failures = [var.late_flow_seconds]
+}
+
+run "rejects_a_bad_ami_id" {
+  command = plan
+  variables {
+    ami_id = "debian-12"
+  }
+  expect_failures = [var.ami_id]
+}
+
+run "rejects_a_name_ending_in_a_hyphen" {
+  command = plan
+  variables {
+    name = "edge-"
+  }
+  expect_failures = [var.name]
+}
+
+run "rejects_a_tiny_root_volume" {
+  command = plan
+  variables {
+    root_volume_size_gib = 4
+  }
+  expect_failures = [var.root_volume_size_gib]
 }
