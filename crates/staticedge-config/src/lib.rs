@@ -23,8 +23,8 @@ use std::path::Path;
 
 /// Reads and validates the configuration file at `path`.
 ///
-/// Certificate files are only checked for existence here; their contents are the
-/// TLS crate's concern (it reports in the same `file:line:col` form).
+/// Certificate files are not read here; their contents are the TLS crate's concern
+/// (it reports in the same `file:line:col` form).
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     match load_for_check(path)? {
         (config, errors) if errors.is_empty() => Ok(config),

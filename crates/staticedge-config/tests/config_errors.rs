@@ -309,3 +309,22 @@ fn the_shipped_example_is_valid_and_the_mistakes_seed_reports_each_mistake() {
         assert!(line.starts_with(want), "got {line:?}, want {want:?}");
     }
 }
+
+/// Every prefix of the example (a file cut off while being written or copied) is
+/// read without a panic, and every problem points inside the text.
+#[test]
+fn every_prefix_of_the_example_reads_without_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text =
+        std::fs::read_to_string(root.join("config/staticedge.example.toml")).expect("example");
+    let cuts = text.char_indices().map(|(i, _)| i).step_by(7);
+    for cut in cuts {
+        let prefix = &text[..cut];
+        if let Err(errors) = parse(Path::new("cut.toml"), prefix) {
+            let lines = prefix.lines().count().max(1);
+            for e in &errors.0 {
+                assert!(e.location.line >= 1 && e.location.line <= lines + 1, "{e}");
+            }
+        }
+    }
+}
