@@ -18,15 +18,29 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Renders the status document as HTML.
+/// Renders the status document as HTML: a header, then one table per concern.
 pub fn render(status: &Value) -> String {
     let mut h = String::with_capacity(4096);
-    let draining = status["draining"].as_bool().unwrap_or(false);
     h.push_str(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>staticedge status</title>",
     );
     h.push_str("<meta http-equiv=\"refresh\" content=\"10\">");
     h.push_str("<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}.bad{color:#b00;font-weight:bold}.ok{color:#070}</style></head><body>");
+    summary(&mut h, status);
+    upstreams(&mut h, status);
+    certificates(&mut h, status);
+    routes(&mut h, status);
+    h.push_str("<p>JSON: <a href=\"/status\">/status</a> &middot; <a href=\"/readyz\">/readyz</a> &middot; <a href=\"/metrics\">/metrics</a></p></body></html>\n");
+    h
+}
+
+fn list(v: &Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().map(text).collect()
+}
+
+/// Version, uptime, drain state and the last reload.
+fn summary(h: &mut String, status: &Value) {
+    let draining = status["draining"].as_bool().unwrap_or(false);
     h.push_str(&format!(
         "<h1>staticedge {}</h1><p>uptime {}s &middot; state: {}</p>",
         text(&status["version"]),
@@ -52,6 +66,10 @@ pub fn render(status: &Value) -> String {
             None => String::new(),
         }
     ));
+}
+
+/// Each upstream's addresses and DNS state.
+fn upstreams(h: &mut String, status: &Value) {
     h.push_str("<h2>Upstreams</h2><table><tr><th>name</th><th>target</th><th>addresses (TTL left)</th><th>last refresh</th><th>last error</th><th>stale since</th></tr>");
     for u in status["upstreams"].as_array().into_iter().flatten() {
         let addrs: Vec<String> = u["addresses"]
@@ -77,14 +95,14 @@ pub fn render(status: &Value) -> String {
             text(&u["stale_since"]),
         ));
     }
-    h.push_str("</table><h2>Certificates</h2><table><tr><th>names</th><th>serial</th><th>expires</th><th>days left</th></tr>");
+    h.push_str("</table>");
+}
+
+/// Certificates with days left, red under 14.
+fn certificates(h: &mut String, status: &Value) {
+    h.push_str("<h2>Certificates</h2><table><tr><th>names</th><th>serial</th><th>expires</th><th>days left</th></tr>");
     for c in status["certificates"].as_array().into_iter().flatten() {
-        let names: Vec<String> = c["names"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
-            .collect();
+        let names = list(&c["names"]);
         let days = c["days_left"].as_i64().unwrap_or(0);
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
@@ -95,14 +113,14 @@ pub fn render(status: &Value) -> String {
             days
         ));
     }
-    h.push_str("</table><h2>Routes</h2><table><tr><th>hosts</th><th>path prefix</th><th>upstream</th><th>Host sent</th></tr>");
+    h.push_str("</table>");
+}
+
+/// Routes and the Host each sends.
+fn routes(h: &mut String, status: &Value) {
+    h.push_str("<h2>Routes</h2><table><tr><th>hosts</th><th>path prefix</th><th>upstream</th><th>Host sent</th></tr>");
     for r in status["routes"].as_array().into_iter().flatten() {
-        let hosts: Vec<String> = r["hosts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
-            .collect();
+        let hosts = list(&r["hosts"]);
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             hosts.join(", "),
@@ -111,8 +129,7 @@ pub fn render(status: &Value) -> String {
             text(&r["host_header"]),
         ));
     }
-    h.push_str("</table><p>JSON: <a href=\"/status\">/status</a> &middot; <a href=\"/readyz\">/readyz</a> &middot; <a href=\"/metrics\">/metrics</a></p></body></html>\n");
-    h
+    h.push_str("</table>");
 }
 
 #[cfg(test)]

@@ -2,37 +2,58 @@
 
 use crate::service::AdminView;
 use serde_json::{json, Value};
+use staticedge_config::{Config, HostHeader, Route};
+use staticedge_policy::ProxyState;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Builds the status document.
+/// Builds the status document: what runs, from one configuration snapshot.
 pub async fn status_json(view: &AdminView) -> Value {
     let state = view.state.load_full();
     let config = &state.config;
     let reload = view.lifecycle.last_reload();
-    let now = SystemTime::now();
-    let routes: Vec<Value> = config
-        .routes
-        .iter()
-        .map(|r| {
-            json!({
-                "hosts": r.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-                "path_prefix": r.path_prefix,
-                "upstream": r.upstream,
-                "host_header": match &r.host_header {
-                    staticedge_config::HostHeader::Preserve => "preserve".to_string(),
-                    staticedge_config::HostHeader::Upstream => "upstream".to_string(),
-                    staticedge_config::HostHeader::Literal(s) => s.clone(),
-                },
-                "allow_cidrs": r.allow_cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": view.lifecycle.uptime_seconds(),
+        "draining": view.lifecycle.is_draining(),
+        "in_flight_requests": view.in_flight.count(),
+        "config": {
+            "source": config.source.path.display().to_string(),
+            "hash": config.source.sha256,
+            "last_reload": {
+                "at": rfc3339(reload.at),
+                "result": if reload.error.is_some() { "error" } else { "ok" },
+                "error": reload.error,
+            },
+        },
+        "routes": config.routes.iter().map(route_json).collect::<Vec<_>>(),
+        "upstreams": upstreams_json(view, &state),
+        "certificates": certificates_json(view, SystemTime::now()),
+        "listeners": listeners_json(config).await,
+    })
+}
+
+fn route_json(r: &Route) -> Value {
+    json!({
+        "hosts": r.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+        "path_prefix": r.path_prefix,
+        "upstream": r.upstream,
+        "host_header": match &r.host_header {
+            HostHeader::Preserve => "preserve".to_string(),
+            HostHeader::Upstream => "upstream".to_string(),
+            HostHeader::Literal(s) => s.clone(),
+        },
+        "allow_cidrs": r.allow_cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+/// Each upstream's live addresses, DNS state and start-up probe result.
+fn upstreams_json(view: &AdminView, state: &ProxyState) -> Vec<Value> {
     let probes = view.lifecycle.probes.results();
-    let upstreams: Vec<Value> = state
+    state
         .upstreams
         .all()
         .into_iter()
@@ -60,9 +81,12 @@ pub async fn status_json(view: &AdminView) -> Value {
                 "probe": probe,
             })
         })
-        .collect();
-    let certificates: Vec<Value> = view
-        .certs
+        .collect()
+}
+
+/// The certificates in use, with days left (negative once expired).
+fn certificates_json(view: &AdminView, now: SystemTime) -> Vec<Value> {
+    view.certs
         .current()
         .infos()
         .iter()
@@ -82,8 +106,12 @@ pub async fn status_json(view: &AdminView) -> Value {
                 "expired": c.is_expired(now),
             })
         })
-        .collect();
-    let mut listeners: Vec<Value> = Vec::new();
+        .collect()
+}
+
+/// Each listener's settings and whether it accepts connections right now.
+async fn listeners_json(config: &Config) -> Vec<Value> {
+    let mut listeners = Vec::new();
     for l in &config.listeners {
         listeners.push(json!({
             "listen": l.listen.to_string(),
@@ -93,23 +121,5 @@ pub async fn status_json(view: &AdminView) -> Value {
             "accepting": crate::readiness::accepting(l.listen).await,
         }));
     }
-    json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": view.lifecycle.uptime_seconds(),
-        "draining": view.lifecycle.is_draining(),
-        "in_flight_requests": view.in_flight.count(),
-        "config": {
-            "source": config.source.path.display().to_string(),
-            "hash": config.source.sha256,
-            "last_reload": {
-                "at": rfc3339(reload.at),
-                "result": if reload.error.is_some() { "error" } else { "ok" },
-                "error": reload.error,
-            },
-        },
-        "routes": routes,
-        "upstreams": upstreams,
-        "certificates": certificates,
-        "listeners": listeners,
-    })
+    listeners
 }

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub proxy_protocol_rejected: IntCounterVec,
 }
 
+/// Registers every metric. Long on purpose: it is the table of names, labels and
+/// help texts, one entry per metric, which reads best in one place.
 fn build() -> Result<Metrics, prometheus::Error> {
     let latency = exponential_buckets(0.0005, 2.0, 16)?; // 0.5 ms .. ~16 s
     let m = Metrics {
