@@ -1,6 +1,6 @@
 //! `staticedge check`: validate without running.
 
-use crate::live::prepare;
+use crate::live::{prepare, CertificateProblems};
 use staticedge_config::{ConfigError, UpstreamAddress};
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,13 +8,16 @@ use std::process::ExitCode;
 /// Prints every problem (one `file:line:col: message` line each) and exits 1, or
 /// prints a summary and exits 0. With `resolve`, also looks up every upstream name.
 pub fn run(path: &Path, resolve: bool) -> ExitCode {
-    let prepared = match prepare(path) {
+    let prepared = match prepare(path, CertificateProblems::Refuse) {
         Ok(p) => p,
         Err(errors) => {
             eprintln!("{errors}");
             return ExitCode::from(1);
         }
     };
+    for line in prepared.warnings.to_string().lines() {
+        eprintln!("{line}");
+    }
     let c = &prepared.config;
     println!(
         "{}: configuration and certificates OK ({} listener(s), {} route(s), {} upstream(s), {} certificate(s))",

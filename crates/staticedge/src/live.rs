@@ -8,9 +8,12 @@ use staticedge_config::{Config, ConfigErrors};
 use staticedge_dns::{UpstreamAddrs, UpstreamRegistry};
 use staticedge_policy::{AccessLogger, InFlight, ProxyState, SharedState};
 use staticedge_proxy::{acceptor, ConnectionLimits};
-use staticedge_tls::{build_server_config, load_certificates, CertSet, CertStore, TlsPolicy};
+use staticedge_tls::{
+    build_server_config, check_certificates, load_certificates, CertSet, CertStore, TlsPolicy,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// Handles shared by the listeners, the admin port and the control loop.
 #[derive(Clone)]
@@ -41,10 +44,24 @@ pub struct Prepared {
     pub certs: CertSet,
     /// Its TLS protocol policy.
     pub policy: TlsPolicy,
+    /// Certificate problems that do not stop a start (expiring soon; at start also
+    /// expired or uncovered hosts, which readiness reports): printed or logged.
+    pub warnings: ConfigErrors,
+}
+
+/// What to do with an expired or not-yet-valid certificate, or a route host no
+/// certificate covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateProblems {
+    /// `check` and reloads refuse: the operator is there to fix it.
+    Refuse,
+    /// A start goes on and warns: the instance comes up unready (readiness says
+    /// why) instead of not at all, so the fleet can still be inspected.
+    Warn,
 }
 
 /// Reads and checks everything a configuration refers to; nothing live changes.
-pub fn prepare(path: &Path) -> Result<Prepared, ConfigErrors> {
+pub fn prepare(path: &Path, problems: CertificateProblems) -> Result<Prepared, ConfigErrors> {
     let (config, mut errors) = staticedge_config::load_for_check(path)?;
     // Certificates are checked even when the rest has problems: one run of
     // `staticedge check` lists everything.
@@ -55,6 +72,13 @@ pub fn prepare(path: &Path) -> Result<Prepared, ConfigErrors> {
             Vec::new()
         }
     };
+    let infos: Vec<_> = loaded.iter().map(|c| c.info.clone()).collect();
+    let report = check_certificates(path, &config, &infos, SystemTime::now());
+    let mut warnings = report.warnings;
+    match problems {
+        CertificateProblems::Refuse => errors.0.extend(report.errors.0),
+        CertificateProblems::Warn => warnings.0.extend(report.errors.0),
+    }
     if !errors.is_empty() {
         return Err(errors.sorted());
     }
@@ -66,6 +90,7 @@ pub fn prepare(path: &Path) -> Result<Prepared, ConfigErrors> {
         config,
         certs: CertSet::new(loaded),
         policy,
+        warnings: warnings.sorted(),
     })
 }
 
@@ -118,7 +143,11 @@ impl Live {
     /// Any problem leaves everything as it was and is returned as text (one problem per
     /// line, `file:line:col: message`).
     pub fn reload(&self) -> Result<Vec<Arc<UpstreamAddrs>>, String> {
-        let prepared = prepare(&self.config_path).map_err(|e| e.to_string())?;
+        let prepared =
+            prepare(&self.config_path, CertificateProblems::Refuse).map_err(|e| e.to_string())?;
+        for line in prepared.warnings.to_string().lines() {
+            tracing::warn!("{line}");
+        }
         let old = self.state.load_full();
         if let Some(what) = old
             .config

@@ -2,7 +2,7 @@
 
 use crate::control::Control;
 use crate::drain::{BeforeExit, DrainSignal};
-use crate::live::{prepare, Live};
+use crate::live::{prepare, CertificateProblems, Live};
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::{ListenerConfig, TcpSocketOptions};
 use pingora::protocols::http::v2::server::H2Options;
@@ -22,7 +22,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Every address must be bindable before anything starts: pingora would otherwise
 /// retry for 30 s, then let the listener task die while the process (and its health
@@ -180,9 +180,12 @@ pub fn run(
     extra: Vec<Box<dyn ServiceWithDependents>>,
     before_exit: Option<BeforeExit>,
 ) -> ExitCode {
-    let started = prepare(config_path)
+    let started = prepare(config_path, CertificateProblems::Warn)
         .map_err(|errors| errors.to_string())
         .and_then(|prepared| {
+            for line in prepared.warnings.to_string().lines() {
+                warn!("{line}");
+            }
             check_bindable(&prepared.config)?;
             Live::start(config_path, prepared)
         });

@@ -12,6 +12,7 @@ fn route(hosts: &[&str], prefix: &str, upstream: &str) -> Route {
         upstream: upstream.into(),
         host_header: HostHeader::Preserve,
         allow_cidrs: vec![],
+        hosts_at: Vec::new(),
     }
 }
 
