@@ -882,7 +882,7 @@ def markdown(doc):
             out.append(f"| {px} | {cell(st['rss_per_conn_kib'], 1)} | {ratio} | "
                        f"{cell(st['peak_rss_kib'], 1, 1 / 1024)} | "
                        f"{cell(st['cpu_us_per_conn_open'], 0)} |")
-    out += ["", "Targets (issue 7; median of per-round ratios, lower is better):", "",
+    out += ["", "Targets (docs/benchmarks.md; median of per-round ratios, lower is better):", "",
             "| target | staticedge ratio | limit | met |", "|---|---|---|---|"]
     for t in doc["targets"]:
         met = "-" if t["ratio"] is None else ("yes" if t["met"] else

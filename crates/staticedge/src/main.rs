@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// jemalloc instead of glibc malloc: a proxied request makes many short-lived
 /// allocations, and jemalloc serves them cheaper than glibc at the same memory per
-/// idle connection (measured in docs/benchmarks.md, "Allocator").
+/// idle connection (measured in docs/benchmarks.md, one change at a time).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
