@@ -25,7 +25,9 @@ pub use admit::{admit, Admitted};
 pub use body_limit::BodyLimit;
 pub use facts::RequestFacts;
 pub use in_flight::{InFlight, InFlightGuard};
-pub use outcome::{finish, round_ms, Outcome, RequestSummary, TlsSummary, UpstreamSummary};
+pub use outcome::{
+    finish, gateway_status, round_ms, Outcome, RequestSummary, TlsSummary, UpstreamSummary,
+};
 pub use plan::{request_id, upstream_host, HeaderPlan, HopByHop};
 pub use refusal::Refusal;
 pub use state::{ProxyState, SharedState};

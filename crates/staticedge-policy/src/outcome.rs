@@ -130,6 +130,18 @@ fn access_record<'a>(o: &'a Outcome<'a>) -> AccessRecord<'a> {
     }
 }
 
+/// The status a client gets when its upstream failed with `kind` (the
+/// `staticedge_upstream_errors_total` kind): 504 when the upstream did not answer in
+/// time, 502 when it refused, reset or garbled the exchange, as nginx, HAProxy and
+/// Envoy answer, so dashboards and alerts can tell the two apart.
+pub fn gateway_status(kind: &str) -> u16 {
+    if kind == "timeout" {
+        504
+    } else {
+        502
+    }
+}
+
 /// Milliseconds with microsecond precision.
 pub fn round_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
@@ -178,6 +190,14 @@ fn status_label(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_are_504_and_other_upstream_failures_502() {
+        assert_eq!(gateway_status("timeout"), 504);
+        for kind in ["connect", "reset", "tls", "other"] {
+            assert_eq!(gateway_status(kind), 502, "{kind}");
+        }
+    }
 
     #[test]
     fn status_labels_stay_bounded() {

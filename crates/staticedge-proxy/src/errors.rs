@@ -26,6 +26,21 @@ pub fn upstream_error_kind(e: &Error) -> &'static str {
     }
 }
 
+/// The status to answer a request that failed with `e`: pingora's own choice,
+/// except that an upstream failure is 504 or 502 by its kind.
+pub fn failure_status(e: &Error) -> u16 {
+    match (e.etype(), e.esource()) {
+        (HTTPStatus(code), _) => *code,
+        (_, ErrorSource::Upstream) => staticedge_policy::gateway_status(upstream_error_kind(e)),
+        (
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
+            ErrorSource::Downstream,
+        ) => 0,
+        (_, ErrorSource::Downstream) => 400,
+        (_, ErrorSource::Internal | ErrorSource::Unset) => 500,
+    }
+}
+
 /// The kind of a request's final error when it came from the upstream and was not
 /// already counted: connect failures are counted attempt by attempt as they happen.
 pub fn uncounted_upstream_error(e: Option<&Error>) -> Option<&'static str> {
@@ -38,4 +53,34 @@ pub fn uncounted_upstream_error(e: Option<&Error>) -> Option<&'static str> {
             | ErrorType::ConnectError
     );
     (!counted).then(|| upstream_error_kind(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(t: ErrorType) -> Box<Error> {
+        Error::new_up(t)
+    }
+
+    #[test]
+    fn upstream_timeouts_answer_504_and_the_rest_502() {
+        for t in [
+            ErrorType::ConnectTimedout,
+            ErrorType::ReadTimedout,
+            ErrorType::WriteTimedout,
+        ] {
+            assert_eq!(failure_status(&upstream(t)), 504);
+        }
+        for t in [
+            ErrorType::ConnectRefused,
+            ErrorType::ConnectionClosed,
+            ErrorType::InvalidHTTPHeader,
+        ] {
+            assert_eq!(failure_status(&upstream(t)), 502);
+        }
+        assert_eq!(failure_status(&Error::new(ErrorType::HTTPStatus(413))), 413);
+        let closed = Error::new_down(ErrorType::ConnectionClosed);
+        assert_eq!(failure_status(&closed), 0, "nobody left to answer");
+    }
 }

@@ -2,14 +2,14 @@
 //! session into the policy's plain types, calls `staticedge-policy`, and applies the
 //! answer; no rule lives here.
 
-use crate::errors::{uncounted_upstream_error, upstream_error_kind};
+use crate::errors::{failure_status, uncounted_upstream_error, upstream_error_kind};
 use crate::front::tls_summary;
 use crate::{headers, peer, respond};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use staticedge_metrics::METRICS;
 use staticedge_policy::{
     admit, finish, request_id, round_ms, AccessLogger, Admitted, HeaderPlan, InFlight,
@@ -286,6 +286,25 @@ impl ProxyHttp for EdgeProxy {
     ) -> Result<()> {
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
         Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let code = failure_status(e);
+        if code > 0 {
+            if let Err(write) = session.respond_error(code).await {
+                tracing::debug!(error = %write, "could not send the error response");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            // The connection's state after a failure is unknown: never reuse it.
+            can_reuse_downstream: false,
+        }
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
