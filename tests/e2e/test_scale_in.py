@@ -10,6 +10,7 @@ the instance was serving has finished and the process has exited.
 """
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -156,3 +157,60 @@ def test_scale_in_drains_before_the_hook_completes(make_app, new_proxy, make_hap
     assert t_done >= exited_at["t"], "the hook was completed before the proxy exited"
     assert t_done - t_flip <= GRACE + DRAIN + 5, f"hook completed {t_done - t_flip:.1f}s after the flip"
     assert imds.unauthorized == 0, "the watcher must use IMDSv2 tokens"
+
+
+# -- the launch gate and liveness, the other two jobs of lifecycle-watch -----------------
+
+def test_launch_gate_abandons_when_the_proxy_failed(stack, workdir):
+    """No proxy answers and the failure check says the service failed: ABANDON at once."""
+    imds = stack.add(Imds(net.loopback_addr()).start())
+    aws = AwsRecorder(workdir)
+    ip = net.loopback_addr()
+    dead = type("Dead", (), {"admin": (ip, net.free_port(ip)), "proc": type("P", (), {"pid": 999999})()})()
+    watch = LifecycleWatch(workdir, dead, imds, aws)
+    watch.env["STATICEDGE_FAILED_COMMAND"] = "true"
+    stack.add(watch.start())
+    done = wait_for(lambda: aws.hook_completions(LAUNCH_HOOK), 10, "launch hook completion")
+    assert "--lifecycle-action-result ABANDON" in done[0][1], done
+
+
+def test_launch_gate_abandons_after_its_deadline(stack, workdir):
+    imds = stack.add(Imds(net.loopback_addr()).start())
+    aws = AwsRecorder(workdir)
+    ip = net.loopback_addr()
+    dead = type("Dead", (), {"admin": (ip, net.free_port(ip)), "proc": type("P", (), {"pid": 999999})()})()
+    t0 = time.monotonic()
+    stack.add(LifecycleWatch(workdir, dead, imds, aws, ready_timeout=2).start())
+    time.sleep(0.8)
+    assert aws.hook_completions(LAUNCH_HOOK) == [], "abandoned at once although nothing failed"
+    done = wait_for(lambda: aws.hook_completions(LAUNCH_HOOK), 10, "launch hook completion")
+    assert "--lifecycle-action-result ABANDON" in done[0][1], done
+    # The watcher counts whole seconds (date +%s): up to 1 s early.
+    assert time.monotonic() - t0 >= 1, "abandoned before the ready timeout"
+
+
+def test_liveness_reports_a_dead_proxy_but_never_unreadiness(make_app, new_proxy, stack, ca, workdir):
+    """Readiness 503 (here: draining, its grace period long) is the NLB's business, not a
+    reason to replace the instance; a proxy that no longer answers /healthz is."""
+    app = make_app("blue")
+    leaf = ca.issue(workdir, "edge", [CUSTOM_HOST])
+    p = (new_proxy("p1").certificate(leaf).server(grace_period="30s", drain_timeout="2s")
+         .upstream("app", address=app.addr).route("app", hosts=[CUSTOM_HOST]).run())
+    imds = stack.add(Imds(net.loopback_addr()).start())
+    aws = AwsRecorder(workdir)
+    stack.add(LifecycleWatch(workdir, p, imds, aws).start())
+    wait_for(lambda: aws.hook_completions(LAUNCH_HOOK), 10, "launch hook completion")
+
+    def health_reports():
+        return [a for _, a in aws.calls() if a.startswith("autoscaling set-instance-health")]
+
+    p.signal(signal.SIGTERM)            # /readyz 503 "draining", /healthz still 200
+    net.wait_until(lambda: p.readyz()[0] == 503, 5, what="readiness 503")
+    time.sleep(2)                       # 10 polls of 0.2 s, the threshold is 3
+    assert health_reports() == [], "an unready but live proxy must not be reported Unhealthy"
+
+    p.signal(signal.SIGKILL)            # the process is gone: /healthz fails
+    reports = wait_for(health_reports, 10, "set-instance-health call")
+    time.sleep(1)
+    assert len(health_reports()) == 1, health_reports()
+    assert "--health-status Unhealthy --should-respect-grace-period" in reports[0], reports

@@ -376,6 +376,22 @@ check "shellcheck" shellcheck_all
 hcl_static() { "$venv/bin/python" tests/infra/hcl_check.py "$repo"; }
 check "HCL parse of every .tf/.hcl + static fleet assertions (hcl2)" hcl_static
 
+# The module README's inputs/outputs tables are generated from variables.tf and
+# outputs.tf; a change to either without regenerating fails here.
+module_docs() { "$venv/bin/python" tests/infra/module_docs.py terraform/modules/fleet; }
+check "terraform/modules/fleet/README.md tables match the code" module_docs
+
+changelog_version() {
+  local v
+  v=$(sed -n 's/^  value       = "\([0-9.]*\)"$/\1/p' terraform/modules/fleet/outputs.tf)
+  [ -n "$v" ] || { echo "no module_version output"; return 1; }
+  grep -qx "## $v" terraform/modules/fleet/CHANGELOG.md || { echo "CHANGELOG.md has no ## $v"; return 1; }
+  grep -q "fleet_module_version = \"$v\"" terraform/examples/elastic-beanstalk/main.tf ||
+    { echo "the example is not pinned to $v"; return 1; }
+  echo "SUMMARY: module $v, in CHANGELOG.md and pinned by the example"
+}
+check "module version: output, CHANGELOG and the example's pin agree" changelog_version
+
 tf=$(command -v terraform || true)
 mirror=""
 if [ -n "$tf" ]; then
