@@ -66,6 +66,8 @@ class ProxyBuilder:
     def listen(self, label: str = "main", *, ip: str | None = None, port: int | None = None, tls: bool = True,
                proxy_protocol: str | None = None, redirect_https: bool = False) -> "ProxyBuilder":
         """A listener, reachable as `proxy.listeners[label]`; a fresh loopback address by default."""
+        if any(label == known for known, _ in self._listeners):
+            raise ValueError(f"two listeners labelled {label!r}")
         ip = ip or net.loopback_addr()
         port = port or net.free_port(ip)
         entry: dict = {"listen": f"{ip}:{port}"}
@@ -76,10 +78,6 @@ class ProxyBuilder:
         if proxy_protocol is not None:
             entry["proxy_protocol"] = proxy_protocol
         self._listeners.append((label, entry))
-        return self
-
-    def admin_at(self, ip: str, port: int) -> "ProxyBuilder":
-        self._admin = (ip, port)
         return self
 
     def certificate(self, *leaves) -> "ProxyBuilder":
@@ -163,9 +161,8 @@ class Proxy:
 
     The process can be started again after it exited (a rolling replacement)."""
 
-    def __init__(self, binary: str | Path, workdir: Path, config: dict | str, *, name: str = "staticedge",
-                 listeners: dict[str, tuple[str, int]] | None = None, ca_path: Path | None = None,
-                 certificates: list | None = None):
+    def __init__(self, binary: str | Path, workdir: Path, config: dict | str, *, name: str,
+                 listeners: dict[str, tuple[str, int]], ca_path: Path | None, certificates: list):
         self.binary = str(binary)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -175,11 +172,10 @@ class Proxy:
         self.parsed: dict = {}
         self.proc: Managed | None = None
         self.runs = 0
+        self.listeners = listeners              # label -> (ip, port), in configuration order
         self.ca_path = Path(ca_path) if ca_path else None
-        self.certificates = certificates or []
+        self.certificates = certificates
         self.write_config(config)
-        self.listeners = listeners or {str(i): _addr(l["listen"])
-                                       for i, l in enumerate(self.parsed.get("listener", []))}
 
     # -- config -------------------------------------------------------------------------
     def write_config(self, config: dict | str | None = None) -> None:
