@@ -148,6 +148,19 @@ pub struct ServerSettings {
     pub access_log: AccessLog,
     /// How long an idle client keep-alive connection is kept (below the NLB's 350 s).
     pub keepalive_timeout: Duration,
+    /// Which engine serves HTTP/1 requests.
+    pub request_path: RequestPath,
+}
+
+/// `[server] request_path`: the engine that serves HTTP/1 requests. Both apply the
+/// same policy; the switch is the operator's way back if the lean path misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestPath {
+    /// Common requests on staticedge's own lean path, the rest on pingora's.
+    Lean,
+    /// Every request through pingora's `HttpProxy`.
+    #[default]
+    Pingora,
 }
 
 /// `[admin]`.

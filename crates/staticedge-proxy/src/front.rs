@@ -8,6 +8,7 @@
 //! handshake negotiated, and takes a new TLS configuration on reload without touching
 //! the listening socket.
 
+use crate::lean::{self, Lean, Next};
 use crate::limits::{ConnectionLimits, ConnectionSlot};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -24,11 +25,11 @@ use pingora::server::ShutdownWatch;
 use pingora::tls::TlsAcceptor;
 use rustls::server::ResolvesServerCert;
 use rustls::ServerConfig;
-use staticedge_config::ProxyProtocolMode;
+use staticedge_config::{ProxyProtocolMode, RequestPath};
 use staticedge_metrics::METRICS;
 use staticedge_policy::{
-    finish, framing, request_id, AccessLogger, Outcome, Refusal, RequestSummary, SharedState,
-    TlsSummary,
+    finish, framing, request_id, AccessLogger, InFlight, Outcome, Refusal, RequestSummary,
+    SharedState, TlsSummary,
 };
 use std::any::Any;
 use std::net::{IpAddr, SocketAddr};
@@ -116,18 +117,21 @@ pub struct Front<A> {
     state: SharedState,
     limits: Arc<ConnectionLimits>,
     access_log: AccessLogger,
+    in_flight: InFlight,
 }
 
 impl<A> Front<A> {
     /// Wraps `app`. `tls` is shared with the reload path, which may replace it;
     /// `state` gives each connection its listener's settings and the deadlines;
-    /// `access_log` records the answers the front gives itself.
+    /// `access_log` and `in_flight` serve the answers the front gives itself and the
+    /// requests of the lean path.
     pub fn new(
         app: A,
         tls: Option<Arc<ArcSwap<Acceptor>>>,
         state: SharedState,
         limits: Arc<ConnectionLimits>,
         access_log: AccessLogger,
+        in_flight: InFlight,
     ) -> Self {
         Front {
             app: Arc::new(app),
@@ -135,6 +139,7 @@ impl<A> Front<A> {
             state,
             limits,
             access_log,
+            in_flight,
         }
     }
 
@@ -176,19 +181,24 @@ const HEADER_PREREAD_LIMIT: usize = 64 * 1024;
 /// header must follow within `header` of it. An idle keep-alive connection waits for
 /// that first byte with no buffer at all (TLS has already buffered the request when
 /// it arrives, so the split costs no system call); the rest goes into one growing
-/// buffer.
+/// buffer. Bytes a client sent past its previous request (`carried`, pipelining)
+/// start the next header without waiting.
 async fn read_header<S: AsyncRead + Unpin>(
     stream: &mut S,
     idle: Duration,
     header: Duration,
+    carried: BytesMut,
 ) -> Result<BytesMut, HeaderWait> {
-    let mut first = [0u8; 1];
-    match tokio::time::timeout(idle, stream.read(&mut first)).await {
-        Ok(Ok(1)) => {}
-        _ => return Err(HeaderWait::Closed),
+    let mut buf = carried;
+    if buf.is_empty() {
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(idle, stream.read(&mut first)).await {
+            Ok(Ok(1)) => {}
+            _ => return Err(HeaderWait::Closed),
+        }
+        buf.reserve(1024);
+        buf.extend_from_slice(&first);
     }
-    let mut buf = BytesMut::with_capacity(1024);
-    buf.extend_from_slice(&first);
     let deadline = tokio::time::Instant::now() + header;
     let mut scanned: usize = 0;
     loop {
@@ -220,10 +230,11 @@ async fn next_request<S: AsyncRead + Unpin>(
     idle: Duration,
     header: Duration,
     shutdown: &ShutdownWatch,
+    carried: BytesMut,
 ) -> Result<BytesMut, HeaderWait> {
     let mut stopping = shutdown.clone();
     tokio::select! {
-        r = read_header(stream, idle, header) => r,
+        r = read_header(stream, idle, header, carried) => r,
         _ = stopping.wait_for(|stop| *stop) => Err(HeaderWait::Closed),
     }
 }
@@ -235,10 +246,26 @@ const CLIENT_HELLO_READ: usize = 4096;
 /// What a connection knows about its client once it is accepted: what the access
 /// log of an answer written by the front itself (408, framing 400) records.
 #[derive(Debug, Default)]
-struct ConnectionFacts {
-    client_ip: Option<IpAddr>,
-    tls_version: Option<String>,
-    sni: Option<String>,
+pub(crate) struct ConnectionFacts {
+    /// The client: from the PROXY header when one was accepted, else the socket peer.
+    pub client_ip: Option<IpAddr>,
+    /// The local address the connection arrived on.
+    pub local: Option<SocketAddr>,
+    /// The negotiated TLS version; `None` on a plain listener.
+    pub tls_version: Option<String>,
+    /// The server name the client sent.
+    pub sni: Option<String>,
+}
+
+impl ConnectionFacts {
+    /// The connection's TLS facts for an HTTP/1 request's outcome.
+    pub fn tls_summary(&self) -> TlsSummary<'_> {
+        TlsSummary {
+            version: self.tls_version.as_deref(),
+            sni: self.sni.as_deref(),
+            alpn: "http/1.1",
+        }
+    }
 }
 
 /// `staticedge_tls_handshakes_total{result,version,alpn}`.
@@ -274,16 +301,35 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
                 client_ip: conn.client_ip,
                 ..RequestSummary::default()
             },
-            tls: TlsSummary {
-                version: conn.tls_version.as_deref(),
-                sni: conn.sni.as_deref(),
-                alpn: "http/1.1",
-            },
+            tls: conn.tls_summary(),
             elapsed: started.elapsed(),
             error: Some(refusal.body.trim_end().to_string()),
             ..Outcome::default()
         };
         finish(&outcome, &self.access_log);
+    }
+
+    /// The request on the lean path when the configuration says so; what it does not
+    /// serve comes back as `SlowPath` for pingora's `HttpProxy`.
+    async fn lean_first(
+        &self,
+        stream: &mut Stream,
+        header: BytesMut,
+        conn: &ConnectionFacts,
+        shutdown: &ShutdownWatch,
+    ) -> Next {
+        let state = self.state.load_full();
+        if state.config.server.request_path != RequestPath::Lean {
+            return Next::SlowPath(header);
+        }
+        let lean = Lean {
+            state: &state,
+            conn,
+            access_log: &self.access_log,
+            in_flight: &self.in_flight,
+            draining: *shutdown.borrow(),
+        };
+        lean::serve(&lean, stream, header).await
     }
 
     /// The HTTP/1 keep-alive loop (what pingora does) with a header deadline on
@@ -297,8 +343,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
     ) {
         let mut idle = timeouts.header;
         let mut carried: Option<HttpPersistentSettings> = None;
+        let mut pipelined = BytesMut::new();
         loop {
-            let header = match next_request(&mut stream, idle, timeouts.header, shutdown).await {
+            let next = next_request(&mut stream, idle, timeouts.header, shutdown, pipelined);
+            let header = match next.await {
                 Ok(h) => h,
                 Err(HeaderWait::Closed) => return,
                 Err(HeaderWait::TooSlow) => {
@@ -312,6 +360,16 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
                     .refuse(stream, Refusal::bad_framing(why), &header, &conn)
                     .await;
             }
+            idle = timeouts.keepalive;
+            pipelined = BytesMut::new();
+            let header = match self.lean_first(&mut stream, header, &conn, shutdown).await {
+                Next::KeepAlive(rest) if !*shutdown.borrow() => {
+                    pipelined = rest;
+                    continue;
+                }
+                Next::KeepAlive(_) | Next::Close => return,
+                Next::SlowPath(header) => header,
+            };
             let mut session = ServerSession::new_http1(stream);
             match carried.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
@@ -328,7 +386,6 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
             let (next, settings) = reused.consume();
             stream = next;
             carried = settings;
-            idle = timeouts.keepalive;
             if *shutdown.borrow() {
                 return;
             }
@@ -376,7 +433,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
     async fn accept(
         &self,
         mut stream: L4Stream,
-        peer: Option<SocketAddr>,
+        (peer, local): (Option<SocketAddr>, Option<SocketAddr>),
         mode: ProxyProtocolMode,
     ) -> Result<(Stream, ConnectionSlot, ConnectionFacts), ()> {
         let header = crate::pre_tls::accept_proxy_header(&mut stream, mode)
@@ -390,6 +447,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
         };
         let mut conn = ConnectionFacts {
             client_ip: client.map(|a| a.ip()),
+            local,
             ..ConnectionFacts::default()
         };
         let Some(slot) = self.limits.admit(conn.client_ip) else {
@@ -428,7 +486,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
         // The handshake's state is large (rustls and pingora futures, several KiB)
         // and only needed until it ends, so it lives in its own allocation instead of
         // widening this future, which every idle keep-alive connection keeps.
-        let accept = Box::pin(self.accept(*stream, peer, mode));
+        let accept = Box::pin(self.accept(*stream, (peer, local), mode));
         let (stream, _slot, conn) = match tokio::time::timeout(timeouts.handshake, accept).await {
             Ok(Ok(accepted)) => accepted,
             Ok(Err(())) => return None,
@@ -472,7 +530,7 @@ mod tests {
             .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody")
             .await
             .expect("write");
-        let got = read_header(&mut server, IDLE, HEADER)
+        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new())
             .await
             .expect("header");
         assert_eq!(&got[..], b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody");
@@ -488,7 +546,7 @@ mod tests {
             }
             client
         });
-        let got = read_header(&mut server, IDLE, HEADER).await;
+        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new()).await;
         assert_eq!(got.err(), Some(HeaderWait::TooSlow));
         drop(trickle);
     }
@@ -496,7 +554,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_connection_that_never_starts_is_closed_quietly() {
         let (_client, mut server) = tokio::io::duplex(1024);
-        let got = read_header(&mut server, IDLE, HEADER).await;
+        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new()).await;
         assert_eq!(
             got.err(),
             Some(HeaderWait::Closed),
@@ -509,7 +567,7 @@ mod tests {
         let (mut client, mut server) = tokio::io::duplex(256 * 1024);
         let long = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(100 * 1024));
         client.write_all(long.as_bytes()).await.expect("write");
-        let got = read_header(&mut server, IDLE, HEADER)
+        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new())
             .await
             .expect("capped");
         assert!(got.len() >= HEADER_PREREAD_LIMIT && got.len() < long.len());
@@ -521,7 +579,7 @@ mod tests {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let waiting = tokio::spawn(async move {
             let started = tokio::time::Instant::now();
-            let r = next_request(&mut server, IDLE, HEADER, &shutdown).await;
+            let r = next_request(&mut server, IDLE, HEADER, &shutdown, BytesMut::new()).await;
             (r, started.elapsed())
         });
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -139,6 +139,7 @@ fn proxy_services(
             live.state.clone(),
             live.limits.clone(),
             live.access_log.clone(),
+            live.in_flight.clone(),
         );
         let name = if tls {
             "staticedge tls"

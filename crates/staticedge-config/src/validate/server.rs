@@ -1,6 +1,6 @@
 //! `[server]`, `[admin]` and `[limits]`: process-wide settings.
 
-use super::values::{or_default, positive, socket_addr};
+use super::values::{one_of, or_default, positive, socket_addr};
 use crate::file::{Problems, Table};
 use crate::model::*;
 use std::net::SocketAddr;
@@ -23,6 +23,20 @@ pub(super) fn server(p: &mut Problems<'_>, mut t: Table<'_>) -> ServerSettings {
         },
     };
     let keepalive_timeout = keepalive_timeout(p, &mut t);
+    let request_path = t
+        .string("request_path", p)
+        .and_then(|v| {
+            one_of(
+                p,
+                &v,
+                "server.request_path",
+                &[
+                    ("lean", RequestPath::Lean),
+                    ("pingora", RequestPath::Pingora),
+                ],
+            )
+        })
+        .unwrap_or_default();
     t.finish(p);
     ServerSettings {
         threads,
@@ -30,6 +44,7 @@ pub(super) fn server(p: &mut Problems<'_>, mut t: Table<'_>) -> ServerSettings {
         drain_timeout,
         access_log,
         keepalive_timeout,
+        request_path,
     }
 }
 

@@ -1,0 +1,311 @@
+//! The lean HTTP/1 request path: the common request (a method, an origin-form path,
+//! a Content-Length body or none) served straight from the connection front's
+//! keep-alive loop, without pingora's `HttpProxy`. The header is parsed once
+//! (httparse, on the stack), the policy decides, the upstream request goes out
+//! through a pooled hyper HTTP/1 client connection, and the response is written back
+//! as bytes. Anything else (`Upgrade`, `CONNECT`, `Expect`, chunked request bodies,
+//! large bodies, TLS upstreams) takes the slow path, pingora's `HttpProxy`, with the
+//! header bytes untouched. Both paths share the same policy, answers and outcome
+//! record, so they cannot disagree on a rule.
+
+mod pool;
+mod request;
+mod response;
+mod upstream;
+
+use crate::front::ConnectionFacts;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue, Request};
+use http_body_util::Full;
+use pingora::protocols::Stream;
+use request::{parse, Head, MAX_HEADERS};
+use staticedge_policy::{
+    admit, finish, gateway_status, request_id, round_ms, AccessLogger, Admitted, HeaderPlan,
+    InFlight, Outcome, ProxyState, Refusal, RequestFacts, RequestSummary, UpstreamSummary,
+};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What the front's keep-alive loop does after the lean path had a request.
+pub(crate) enum Next {
+    /// Answered; the bytes already read past this request start the next one.
+    KeepAlive(BytesMut),
+    /// Answered (or the client went away); close the connection.
+    Close,
+    /// Not for the lean path: these bytes go to pingora's `HttpProxy` as they came.
+    SlowPath(BytesMut),
+}
+
+/// What a lean request needs from its connection and the process.
+pub(crate) struct Lean<'a> {
+    pub state: &'a ProxyState,
+    pub conn: &'a ConnectionFacts,
+    pub access_log: &'a AccessLogger,
+    pub in_flight: &'a InFlight,
+    pub draining: bool,
+}
+
+/// How long one read of a request body may take (pingora's per-read default).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The header length and body length of the request at the start of `buf`, when
+/// the lean path can serve it.
+fn probe(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let head = parse(buf, &mut storage)?;
+    Some((head.len, head.content_length as usize))
+}
+
+/// Reads until `buf` holds `want` bytes; false when the client closed or stalled.
+async fn read_to(stream: &mut Stream, buf: &mut BytesMut, want: usize) -> bool {
+    while buf.len() < want {
+        buf.reserve(want - buf.len());
+        match tokio::time::timeout(BODY_READ_TIMEOUT, stream.read_buf(buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Serves the request at the start of `buf` on the lean path, or hands it back.
+pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMut) -> Next {
+    let Some((head_len, body_len)) = probe(&buf) else {
+        return Next::SlowPath(buf);
+    };
+    if !read_to(stream, &mut buf, head_len + body_len).await {
+        return Next::Close;
+    }
+    let leftover = buf.split_off(head_len + body_len);
+    let body = buf.split_off(head_len);
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let Some(head) = parse(&buf, &mut storage) else {
+        return Next::Close; // parsed a moment ago: unreachable in practice
+    };
+    let _in_flight = lean.in_flight.enter();
+    let started = Instant::now();
+    let facts = RequestFacts {
+        method: head.method,
+        host: head.host,
+        path: head.path,
+        client_ip: lean.conn.client_ip,
+        local: lean.conn.local,
+        tls: lean.conn.tls_version.is_some(),
+        content_length: head.header("content-length").map(|_| body_len as u64),
+        request_id: head.header("x-request-id"),
+    };
+    let id = request_id(facts.request_id);
+    let keep_alive = lean.state.keepalive(!head.close, lean.draining).is_some();
+    let admitted = match admit(lean.state, &facts) {
+        Ok(a) if !a.upstream.upstream().tls => a,
+        Ok(_) => {
+            // A TLS upstream: pingora's connector handles it.
+            drop(head);
+            buf.unsplit(body);
+            buf.unsplit(leftover);
+            return Next::SlowPath(buf);
+        }
+        Err(refusal) => {
+            refusal.count();
+            let refusal = if keep_alive {
+                refusal
+            } else {
+                refusal.closing()
+            };
+            let written = stream.write_all(&refusal.to_http1(&id)).await.is_ok();
+            let record = Record::new(lean, &head, &id, started);
+            record.finish_refused(&refusal, body_len);
+            return next(written && !refusal.close, leftover);
+        }
+    };
+    let record = Record::new(lean, &head, &id, started);
+    let keep = forward(
+        lean,
+        stream,
+        &head,
+        body.freeze(),
+        &admitted,
+        &facts,
+        keep_alive,
+        record,
+    )
+    .await;
+    next(keep, leftover)
+}
+
+fn next(keep: bool, leftover: BytesMut) -> Next {
+    if keep {
+        Next::KeepAlive(leftover)
+    } else {
+        Next::Close
+    }
+}
+
+/// The access log and metrics of one lean request, filled in as it goes.
+struct Record<'a> {
+    lean: &'a Lean<'a>,
+    request: RequestSummary<'a>,
+    started: Instant,
+}
+
+impl<'a> Record<'a> {
+    fn new(lean: &'a Lean<'a>, head: &'a Head<'a>, id: &'a str, started: Instant) -> Self {
+        Record {
+            lean,
+            request: RequestSummary {
+                method: head.method,
+                path: head.path,
+                host: head.host,
+                request_id: id,
+                client_ip: lean.conn.client_ip,
+            },
+            started,
+        }
+    }
+
+    fn finish(&self, outcome: Outcome<'_>) {
+        let outcome = Outcome {
+            request: self.request,
+            tls: self.lean.conn.tls_summary(),
+            elapsed: self.started.elapsed(),
+            ..outcome
+        };
+        finish(&outcome, self.lean.access_log);
+    }
+
+    fn finish_refused(&self, refusal: &Refusal, bytes_in: usize) {
+        let route = refusal
+            .route
+            .map_or("", |r| self.lean.state.routes.label(r));
+        self.finish(Outcome {
+            status: refusal.status,
+            route,
+            bytes_in,
+            ..Outcome::default()
+        });
+    }
+}
+
+/// The upstream request: the client's method, path and headers less the hop-by-hop
+/// ones and those the plan replaces, plus the plan's headers.
+fn upstream_request(head: &Head<'_>, plan: &HeaderPlan<'_>, body: Bytes) -> Request<Full<Bytes>> {
+    let hop = head.hop_by_hop();
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = http::Method::from_bytes(head.method.as_bytes()).unwrap_or_default();
+    *request.uri_mut() = head.path.parse().unwrap_or_default();
+    let headers = request.headers_mut();
+    headers.reserve(head.headers.len() + 6);
+    for h in head.headers {
+        if h.name.eq_ignore_ascii_case("connection")
+            || hop.drops(h.name)
+            || HeaderPlan::replaces(h.name)
+        {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    plan.for_each(head.header("x-forwarded-for"), |name, value| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    });
+    request
+}
+
+/// Forwards an admitted request and relays the answer; true when the connection
+/// can carry another request.
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    lean: &Lean<'_>,
+    stream: &mut Stream,
+    head: &Head<'_>,
+    body: Bytes,
+    admitted: &Admitted,
+    facts: &RequestFacts<'_>,
+    keep_alive: bool,
+    record: Record<'_>,
+) -> bool {
+    let upstream = &admitted.upstream;
+    let settings = upstream.upstream();
+    let route = lean.state.routes.label(admitted.route);
+    let bytes_in = body.len();
+    let plan = HeaderPlan::new(lean.state, admitted, facts, record.request.request_id);
+    let build = || upstream_request(head, &plan, body.clone());
+    let idempotent = matches!(
+        head.method,
+        "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+    );
+    let summary = |addr, status, ms, uncounted_error| UpstreamSummary {
+        name: settings.name.as_str(),
+        addr,
+        status,
+        ms,
+        uncounted_error,
+    };
+    match upstream::exchange(upstream, build, idempotent).await {
+        Err(failure) => {
+            let status = gateway_status(failure.kind);
+            let answer = Refusal::new(
+                status,
+                "upstream",
+                format!("upstream failed: {}\n", failure.kind),
+            )
+            .closing();
+            let _ = stream
+                .write_all(&answer.to_http1(record.request.request_id))
+                .await;
+            record.finish(Outcome {
+                status,
+                route,
+                upstream: Some(summary(
+                    None,
+                    0,
+                    None,
+                    (!failure.counted).then_some(failure.kind),
+                )),
+                bytes_in,
+                error: Some(failure.message),
+                ..Outcome::default()
+            });
+            false
+        }
+        Ok(exchange) => {
+            let upstream_status = exchange.response.status().as_u16();
+            let ms = round_ms(exchange.upstream_started.elapsed());
+            let relayed = response::relay(
+                stream,
+                exchange.response,
+                head.method,
+                head.http11,
+                record.request.request_id,
+                keep_alive,
+                settings.read_timeout,
+            )
+            .await;
+            if relayed.upstream_done {
+                pool::POOL.put(exchange.addr, exchange.sender);
+            }
+            let uncounted = relayed.error.is_some().then_some("reset");
+            record.finish(Outcome {
+                status: relayed.status,
+                route,
+                upstream: Some(summary(
+                    Some(exchange.addr),
+                    upstream_status,
+                    Some(ms),
+                    uncounted,
+                )),
+                bytes_in,
+                bytes_out: relayed.bytes_out,
+                error: relayed.error,
+                ..Outcome::default()
+            });
+            relayed.keep_alive
+        }
+    }
+}
