@@ -198,8 +198,13 @@ def test_liveness_reports_a_dead_proxy_but_never_unreadiness(make_app, new_proxy
          .upstream("app", address=app.addr).route("app", hosts=[CUSTOM_HOST]).run())
     imds = stack.add(Imds(net.loopback_addr()).start())
     aws = AwsRecorder(workdir)
-    stack.add(LifecycleWatch(workdir, p, imds, aws).start())
+    first = LifecycleWatch(workdir, p, imds, aws).start()
     wait_for(lambda: aws.hook_completions(LAUNCH_HOOK), 10, "launch hook completion")
+    # A watcher restarted (by systemd, after a crash) does not pass the gate again.
+    first.stop()
+    stack.add(LifecycleWatch(workdir, p, imds, aws).start())
+    time.sleep(1)
+    assert len(aws.hook_completions(LAUNCH_HOOK)) == 1, aws.calls()
 
     def health_reports():
         return [a for _, a in aws.calls() if a.startswith("autoscaling set-instance-health")]

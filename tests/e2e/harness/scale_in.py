@@ -68,6 +68,7 @@ class LifecycleWatch:
             "STATICEDGE_STOP_COMMAND": stop_command(proxy.proc.pid),
             "STATICEDGE_FAILED_COMMAND": "false",
             "STATICEDGE_POLL_SECONDS": poll,
+            "STATICEDGE_STATE_DIR": Path(workdir) / "watch-state",
         }
         self.workdir = Path(workdir)
         self.proc: Managed | None = None
