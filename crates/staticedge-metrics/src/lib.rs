@@ -6,9 +6,9 @@
 //! become labels.
 
 use prometheus::{
-    exponential_buckets, register_gauge_vec, register_histogram_vec, register_int_counter,
-    register_int_counter_vec, register_int_gauge, register_int_gauge_vec, GaugeVec, HistogramVec,
-    IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    exponential_buckets, register_gauge_vec, register_histogram_vec, register_int_counter_vec,
+    register_int_gauge, register_int_gauge_vec, GaugeVec, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec,
 };
 use std::sync::LazyLock;
 
@@ -40,10 +40,12 @@ pub struct Metrics {
     pub draining: IntGauge,
     /// `staticedge_config_reloads_total{result}`
     pub config_reloads: IntCounterVec,
-    /// `staticedge_build_info{version}`
+    /// `staticedge_build_info{version,commit,build_date,target}`: set once by
+    /// [`set_build_info`].
     pub build_info: IntGaugeVec,
-    /// `staticedge_access_log_dropped_total`
-    pub access_log_dropped: IntCounter,
+    /// `staticedge_access_log_dropped_total{reason}`, reasons in
+    /// [`ACCESS_LOG_DROP_REASONS`].
+    pub access_log_dropped: IntCounterVec,
     /// `staticedge_rejected_requests_total{reason}`: answered by staticedge itself.
     pub rejected: IntCounterVec,
     /// `staticedge_ready`: 1 when /readyz would answer 200.
@@ -128,12 +130,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         )?,
         build_info: register_int_gauge_vec!(
             "staticedge_build_info",
-            "Always 1; the version label says which build runs.",
-            &["version"]
+            "Always 1; the labels say which build runs: version, commit, build date and target.",
+            &["version", "commit", "build_date", "target"]
         )?,
-        access_log_dropped: register_int_counter!(
+        access_log_dropped: register_int_counter_vec!(
             "staticedge_access_log_dropped_total",
-            "Access log lines dropped because the writer could not keep up."
+            "Access log lines lost, by reason: queue_full (the writer is behind or its destination is stuck), open_error (the destination cannot be opened), write_error (writing failed: disk full, file too large, I/O error).",
+            &["reason"]
         )?,
         rejected: register_int_counter_vec!(
             "staticedge_rejected_requests_total",
@@ -155,15 +158,51 @@ fn build() -> Result<Metrics, prometheus::Error> {
             &["reason"]
         )?,
     };
-    m.build_info
-        .with_label_values(&[env!("CARGO_PKG_VERSION")])
-        .set(1);
     // Series whose label values are known in advance start at 0, so `absent()`
     // alerts and dashboards see them before the first event.
     for result in ["ok", "error"] {
         m.config_reloads.with_label_values(&[result]);
     }
+    for reason in ACCESS_LOG_DROP_REASONS {
+        m.access_log_dropped.with_label_values(&[reason]);
+    }
     Ok(m)
+}
+
+/// The `reason` values of `staticedge_access_log_dropped_total`, all exported from the
+/// start: `queue_full`, `open_error`, `write_error`.
+pub const ACCESS_LOG_DROP_REASONS: [&str; 3] = ["queue_full", "open_error", "write_error"];
+
+/// Which build is running; the binary knows it (its build script reads git), the
+/// metric and the status page show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The crate version, e.g. `0.1.0`.
+    pub version: &'static str,
+    /// The git commit it was built from, or `unknown` (built outside a checkout).
+    pub commit: &'static str,
+    /// When it was built (RFC 3339, UTC; `SOURCE_DATE_EPOCH` when set).
+    pub build_date: &'static str,
+    /// The target triple, e.g. `x86_64-unknown-linux-gnu`.
+    pub target: &'static str,
+}
+
+static BUILD: std::sync::OnceLock<BuildInfo> = std::sync::OnceLock::new();
+
+/// Records which build runs and exports `staticedge_build_info` with it. The first
+/// call wins; later calls change nothing, so the metric has exactly one series.
+pub fn set_build_info(info: BuildInfo) {
+    let info = BUILD.get_or_init(|| info);
+    METRICS
+        .build_info
+        .with_label_values(&[info.version, info.commit, info.build_date, info.target])
+        .set(1);
+}
+
+/// The build recorded by [`set_build_info`], if the binary recorded one (the admin
+/// port's `/status` shows it).
+pub fn build_info() -> Option<&'static BuildInfo> {
+    BUILD.get()
 }
 
 /// The process-wide metrics.
@@ -195,8 +234,15 @@ mod tests {
         m.certificate_expiry.with_label_values(&["c"]).set(1.0);
         m.draining.set(0);
         m.config_reloads.with_label_values(&["ok"]);
-        m.build_info.with_label_values(&["v"]).set(1);
-        m.access_log_dropped.inc_by(0);
+        set_build_info(BuildInfo {
+            version: "v",
+            commit: "c",
+            build_date: "d",
+            target: "t",
+        });
+        m.access_log_dropped
+            .with_label_values(&["queue_full"])
+            .inc_by(0);
         m.rejected.with_label_values(&["no_route"]).inc();
         m.ready.set(1);
         m.probe_success.with_label_values(&["u"]).set(1);
@@ -229,12 +275,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn reload_counters_start_at_zero() {
-        LazyLock::force(&METRICS);
+    /// The label values a counter of `name` is exported with before anything happened.
+    fn labels_at_zero(name: &str) -> Vec<(String, f64)> {
         let mut results: Vec<(String, f64)> = prometheus::gather()
             .iter()
-            .filter(|f| f.name() == "staticedge_config_reloads_total")
+            .filter(|f| f.name() == name)
             .flat_map(|f| f.get_metric().iter())
             .map(|m| {
                 (
@@ -244,8 +289,44 @@ mod tests {
             })
             .collect();
         results.sort_by(|a, b| a.0.cmp(&b.0));
+        results
+    }
+
+    #[test]
+    fn access_log_drop_reasons_start_at_zero() {
+        LazyLock::force(&METRICS);
+        let got = labels_at_zero("staticedge_access_log_dropped_total");
+        let names: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(names, ["open_error", "queue_full", "write_error"]);
+    }
+
+    #[test]
+    fn build_info_has_one_series_whatever_is_set_later() {
+        let first = BuildInfo {
+            version: "1.2.3",
+            commit: "abc",
+            build_date: "2026-01-01T00:00:00Z",
+            target: "x86_64-unknown-linux-gnu",
+        };
+        set_build_info(first.clone());
+        set_build_info(BuildInfo {
+            commit: "other",
+            ..first.clone()
+        });
+        let series: Vec<usize> = prometheus::gather()
+            .iter()
+            .filter(|f| f.name() == "staticedge_build_info")
+            .map(|f| f.get_metric().len())
+            .collect();
+        assert_eq!(series, [1], "one build, one series");
+        assert!(build_info().is_some());
+    }
+
+    #[test]
+    fn reload_counters_start_at_zero() {
+        LazyLock::force(&METRICS);
         assert_eq!(
-            results,
+            labels_at_zero("staticedge_config_reloads_total"),
             [("error".to_string(), 0.0), ("ok".to_string(), 0.0)]
         );
     }

@@ -2,17 +2,19 @@
 //!
 //! Requests hand a finished line to a bounded queue and move on; one thread writes.
 //! When the queue is full (a stuck disk, a pipe nobody reads) the line is dropped and
-//! counted, so logging can never stall traffic. A file destination is reopened on
-//! request (SIGHUP), which is what logrotate expects.
+//! counted, so logging can never stall traffic. Every line lost is counted with its
+//! reason (`staticedge_access_log_dropped_total{reason}`), and the last failure is
+//! kept for the status page ([`AccessLogger::last_error`]). A file destination is
+//! reopened on request (SIGUSR1, SIGHUP), which is what logrotate expects.
 
 use serde::Serialize;
 use staticedge_config::AccessLog as Destination;
 use staticedge_metrics::METRICS;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Lines that may wait for the writer before new ones are dropped: at one pass per
 /// [`TICK`], up to 327,000 lines a second are written.
@@ -20,6 +22,9 @@ const QUEUE: usize = 32_768;
 
 /// How often the writer takes the queued lines and writes them in one batch.
 const TICK: Duration = Duration::from_millis(100);
+
+/// Queued lines are written with one `write(2)` per this many bytes at most.
+const BATCH: usize = 64 * 1024;
 
 /// One request, as logged.
 #[derive(Debug, Serialize)]
@@ -66,12 +71,80 @@ enum Message {
     Flush(SyncSender<()>),
 }
 
+/// Why an access log line was lost: the `reason` label of
+/// `staticedge_access_log_dropped_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The queue was full: the writer is behind, or its destination does not take
+    /// lines (a pipe nobody reads, a stuck disk).
+    QueueFull,
+    /// The destination could not be opened (no such directory, no permission).
+    OpenError,
+    /// Writing failed (disk full, file size limit, I/O error).
+    WriteError,
+}
+
+impl DropReason {
+    /// Every reason, in the order of `staticedge_metrics::ACCESS_LOG_DROP_REASONS`.
+    pub const ALL: [DropReason; 3] = [
+        DropReason::QueueFull,
+        DropReason::OpenError,
+        DropReason::WriteError,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::OpenError => "open_error",
+            DropReason::WriteError => "write_error",
+        }
+    }
+
+    fn count(self, lines: u64) {
+        METRICS
+            .access_log_dropped
+            .with_label_values(&[self.label()])
+            .inc_by(lines);
+    }
+}
+
+/// The last failure, shared by the request path (queue full) and the writer.
+#[derive(Default)]
+struct Failures {
+    last: Mutex<Option<(SystemTime, String)>>,
+    /// Unix second of the last queue-full note: the request path notes one per
+    /// second at most, so a stuck destination costs no lock per request.
+    queue_full_noted_at: AtomicU64,
+}
+
+impl Failures {
+    fn note(&self, reason: DropReason, what: String) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        *last = Some((SystemTime::now(), format!("{}: {what}", reason.label())));
+    }
+
+    fn note_queue_full(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if self.queue_full_noted_at.swap(now, Ordering::Relaxed) != now {
+            self.note(
+                DropReason::QueueFull,
+                format!("{QUEUE} lines waiting; the destination does not take them fast enough"),
+            );
+        }
+    }
+}
+
 /// The sending side; cheap to clone.
 #[derive(Clone)]
 pub struct AccessLogger {
     tx: Option<SyncSender<Message>>,
     /// False while the destination is "off": no line is even formatted.
     enabled: Arc<AtomicBool>,
+    failures: Arc<Failures>,
 }
 
 impl AccessLogger {
@@ -80,6 +153,7 @@ impl AccessLogger {
         AccessLogger {
             tx: None,
             enabled: Arc::new(AtomicBool::new(false)),
+            failures: Arc::default(),
         }
     }
 
@@ -90,14 +164,17 @@ impl AccessLogger {
 
     fn start_with_queue(dest: Destination, queue: usize) -> Self {
         let enabled = Arc::new(AtomicBool::new(dest != Destination::Off));
+        let failures = Arc::new(Failures::default());
         let (tx, rx) = sync_channel(queue);
+        let writer = Writer::open(dest, failures.clone());
         let spawned = std::thread::Builder::new()
             .name("staticedge-access-log".into())
-            .spawn(move || writer(rx, dest));
+            .spawn(move || writer.run(rx));
         match spawned {
             Ok(_) => AccessLogger {
                 tx: Some(tx),
                 enabled,
+                failures,
             },
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the access log writer; access log is off");
@@ -118,10 +195,27 @@ impl AccessLogger {
         line.push(b'\n');
         match tx.try_send(Message::Line(line)) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                METRICS.access_log_dropped.inc();
+            Err(TrySendError::Full(_)) => {
+                DropReason::QueueFull.count(1);
+                self.failures.note_queue_full();
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                DropReason::WriteError.count(1);
+                self.failures
+                    .note(DropReason::WriteError, "the writer thread stopped".into());
             }
         }
+    }
+
+    /// The last time a line was lost and why (`"open_error: /var/log/x.log: Permission
+    /// denied (os error 13)"`: the reason label, then what failed), for the status
+    /// page. Kept after the destination recovers; the time says how old it is.
+    pub fn last_error(&self) -> Option<(SystemTime, String)> {
+        self.failures
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Writes out everything queued, waiting at most `limit` (a stuck destination
@@ -135,7 +229,7 @@ impl AccessLogger {
         }
     }
 
-    /// Reopens (or switches to) `dest`: logrotate's SIGHUP, or a reload.
+    /// Reopens (or switches to) `dest`: logrotate's SIGUSR1 or SIGHUP, or a reload.
     pub fn reopen(&self, dest: Destination) {
         self.enabled
             .store(dest != Destination::Off, Ordering::Relaxed);
@@ -148,72 +242,146 @@ impl AccessLogger {
     }
 }
 
-fn open(dest: &Destination) -> Option<Box<dyn Write + Send>> {
-    match dest {
-        Destination::Off => None,
-        // Stdout is line-buffered by itself: one write(2) per line. Batch it.
-        Destination::Stdout => Some(Box::new(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ))),
-        Destination::File(path) => match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            Ok(f) => Some(Box::new(std::io::BufWriter::with_capacity(64 * 1024, f))),
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "cannot open the access log");
-                None
+/// Where the writer's lines go now.
+enum Sink {
+    /// Nothing is written, nothing is lost: the log is off.
+    Off,
+    /// An open destination.
+    Open(Box<dyn Write + Send>),
+    /// The destination could not be opened: every line is lost, for this reason.
+    Unopenable(String),
+}
+
+/// The writer thread's side: collects queued lines into a batch and writes it
+/// with as few `write(2)` calls as possible, counting every line it cannot write.
+struct Writer {
+    dest: Destination,
+    sink: Sink,
+    batch: Vec<u8>,
+    failures: Arc<Failures>,
+}
+
+impl Writer {
+    fn open(dest: Destination, failures: Arc<Failures>) -> Writer {
+        let mut w = Writer {
+            dest: Destination::Off,
+            sink: Sink::Off,
+            batch: Vec::with_capacity(BATCH),
+            failures,
+        };
+        w.switch_to(dest);
+        w
+    }
+
+    fn switch_to(&mut self, dest: Destination) {
+        self.sink = match &dest {
+            Destination::Off => Sink::Off,
+            Destination::Stdout => Sink::Open(Box::new(std::io::stdout())),
+            Destination::File(path) => match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                Ok(f) => Sink::Open(Box::new(f)),
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "cannot open the access log; its lines are dropped and counted");
+                    let why = format!("cannot open {}: {e}", path.display());
+                    self.failures.note(DropReason::OpenError, why.clone());
+                    Sink::Unopenable(why)
+                }
+            },
+        };
+        self.dest = dest;
+    }
+
+    fn handle(&mut self, msg: Message) {
+        match msg {
+            Message::Line(line) => match &self.sink {
+                Sink::Off => {}
+                Sink::Unopenable(why) => {
+                    DropReason::OpenError.count(1);
+                    self.failures.note(DropReason::OpenError, why.clone());
+                }
+                Sink::Open(_) => {
+                    self.batch.extend_from_slice(&line);
+                    if self.batch.len() >= BATCH {
+                        self.write_batch();
+                    }
+                }
+            },
+            Message::Reopen(dest) => {
+                self.write_batch();
+                self.switch_to(dest);
             }
-        },
+            Message::Flush(done) => {
+                self.write_batch();
+                let _ = done.try_send(());
+            }
+        }
+    }
+
+    /// Writes the batch; lines not (completely) written are counted as lost, and
+    /// how many is returned.
+    fn write_batch(&mut self) -> usize {
+        let mut lost = 0;
+        if self.batch.is_empty() {
+            return lost;
+        }
+        if let Sink::Open(out) = &mut self.sink {
+            let (written, error) = write_some(out.as_mut(), &self.batch);
+            let error = error.or_else(|| out.flush().err());
+            if let Some(e) = error {
+                lost = self.batch[written..]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                DropReason::WriteError.count(lost as u64);
+                let dest = match &self.dest {
+                    Destination::File(p) => p.display().to_string(),
+                    _ => "stdout".to_string(),
+                };
+                self.failures
+                    .note(DropReason::WriteError, format!("write to {dest}: {e}"));
+            }
+        }
+        self.batch.clear();
+        lost
+    }
+
+    fn run(mut self, rx: Receiver<Message>) {
+        // The writer wakes on its own schedule and takes everything queued meanwhile.
+        // Requests never wake it: on a busy proxy pinned to one core, a wake-up per
+        // request cost two context switches and a write(2) each.
+        loop {
+            std::thread::sleep(TICK);
+            loop {
+                match rx.try_recv() {
+                    Ok(msg) => self.handle(msg),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.write_batch();
+                        return;
+                    }
+                }
+            }
+            self.write_batch();
+        }
     }
 }
 
-fn writer(rx: Receiver<Message>, dest: Destination) {
-    let mut out = open(&dest);
-    let handle = |msg: Message, out: &mut Option<Box<dyn Write + Send>>| match msg {
-        Message::Line(line) => {
-            let written = out.as_mut().is_some_and(|o| o.write_all(&line).is_ok());
-            // Unwritable, or the file could not be opened: the line is lost, say so.
-            if !written {
-                METRICS.access_log_dropped.inc();
-            }
-        }
-        Message::Reopen(d) => {
-            if let Some(o) = out.as_mut() {
-                let _ = o.flush();
-            }
-            *out = open(&d);
-        }
-        Message::Flush(done) => {
-            if let Some(o) = out.as_mut() {
-                let _ = o.flush();
-            }
-            let _ = done.try_send(());
-        }
-    };
-    // The writer wakes on its own schedule and takes everything queued meanwhile.
-    // Requests never wake it: on a busy proxy pinned to one core, a wake-up per
-    // request cost two context switches and a write(2) each.
-    loop {
-        std::thread::sleep(TICK);
-        loop {
-            match rx.try_recv() {
-                Ok(msg) => handle(msg, &mut out),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    if let Some(o) = out.as_mut() {
-                        let _ = o.flush();
-                    }
-                    return;
-                }
-            }
-        }
-        if let Some(o) = out.as_mut() {
-            let _ = o.flush();
+/// Writes as much of `bytes` as the destination takes: how many bytes were written,
+/// and the error that stopped it, if any.
+fn write_some(out: &mut dyn Write, bytes: &[u8]) -> (usize, Option<std::io::Error>) {
+    let mut written = 0;
+    while written < bytes.len() {
+        match out.write(&bytes[written..]) {
+            Ok(0) => return (written, Some(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Some(e)),
         }
     }
+    (written, None)
 }
 
 #[cfg(test)]
@@ -269,11 +437,24 @@ mod tests {
         assert_eq!(lines(&path)[0]["request_id"], "second");
     }
 
+    fn dropped(reason: DropReason) -> u64 {
+        METRICS
+            .access_log_dropped
+            .with_label_values(&[reason.label()])
+            .get()
+    }
+
+    #[test]
+    fn drop_reasons_are_the_exported_labels() {
+        let labels: Vec<&str> = DropReason::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels, staticedge_metrics::ACCESS_LOG_DROP_REASONS);
+    }
+
     #[test]
     fn a_full_queue_drops_and_counts_instead_of_blocking() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = AccessLogger::start_with_queue(Destination::File(dir.path().join("a.log")), 2);
-        let before = METRICS.access_log_dropped.get();
+        let before = dropped(DropReason::QueueFull);
         let started = std::time::Instant::now();
         for i in 0..50 {
             log.log(&record(&i.to_string()));
@@ -284,17 +465,78 @@ mod tests {
         );
         // The writer takes the queue at most once per tick: most of 50 lines in a
         // queue of 2 are dropped, and every one of them is counted.
-        assert!(METRICS.access_log_dropped.get() - before >= 40);
+        assert!(dropped(DropReason::QueueFull) - before >= 40);
+        let (_, why) = log.last_error().expect("the drop is remembered");
+        assert!(why.starts_with("queue_full: "), "{why}");
     }
 
     #[test]
-    fn an_unopenable_destination_counts_every_line_as_dropped() {
+    fn an_unopenable_destination_counts_every_line_as_an_open_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("missing-dir").join("a.log");
-        let log = AccessLogger::start(Destination::File(path));
-        let before = METRICS.access_log_dropped.get();
+        let log = AccessLogger::start(Destination::File(path.clone()));
+        let before = dropped(DropReason::OpenError);
         log.log(&record("lost"));
+        log.log(&record("lost too"));
         log.flush(Duration::from_secs(5));
-        assert!(METRICS.access_log_dropped.get() > before);
+        assert!(dropped(DropReason::OpenError) - before >= 2);
+        let (at, why) = log.last_error().expect("the failure is remembered");
+        assert!(why.starts_with("open_error: cannot open "), "{why}");
+        assert!(why.contains(&path.display().to_string()), "{why}");
+        assert!(at <= SystemTime::now());
+    }
+
+    #[test]
+    fn a_failing_write_counts_its_lines_as_write_errors() {
+        // /dev/full opens, and every write to it fails with ENOSPC.
+        let log = AccessLogger::start(Destination::File("/dev/full".into()));
+        let before = dropped(DropReason::WriteError);
+        for i in 0..3 {
+            log.log(&record(&i.to_string()));
+        }
+        log.flush(Duration::from_secs(5));
+        // Other tests count write errors too, at the same time: at least these three.
+        assert!(dropped(DropReason::WriteError) - before >= 3);
+        let (_, why) = log.last_error().expect("the failure is remembered");
+        assert!(
+            why.starts_with("write_error: write to /dev/full: "),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_healthy_log_has_no_last_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = AccessLogger::start(Destination::File(dir.path().join("a.log")));
+        log.log(&record("fine"));
+        log.flush(Duration::from_secs(5));
+        assert_eq!(log.last_error(), None);
+    }
+
+    #[test]
+    fn a_partial_write_loses_only_the_lines_not_written() {
+        /// Takes `room` bytes, then fails.
+        struct Short {
+            room: usize,
+        }
+        impl Write for Short {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if self.room == 0 {
+                    return Err(std::io::ErrorKind::StorageFull.into());
+                }
+                let n = buf.len().min(self.room);
+                self.room -= n;
+                Ok(n)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = Writer::open(Destination::Off, Arc::default());
+        w.sink = Sink::Open(Box::new(Short { room: 7 }));
+        w.batch.extend_from_slice(b"first\nsecond\nthird\n");
+        // "first\n" (6 bytes) went out, one byte of "second" did: two lines lost.
+        assert_eq!(w.write_batch(), 2);
+        assert!(w.batch.is_empty());
     }
 }
