@@ -1,7 +1,9 @@
 //! The admin HTTP application served by pingora on `[admin].listen`.
 
+use crate::instance::{start_lookup, InstanceLookup};
 use crate::lifecycle::Lifecycle;
 use crate::readiness::readiness;
+use crate::sampling::{start_sampling, SampleRing};
 use crate::status::status_json;
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -26,15 +28,55 @@ pub struct AdminView {
     pub in_flight: InFlight,
 }
 
+/// What the admin port gathers on its own, beside the running state it is handed:
+/// samples of the request counters for the live figures, and the EC2 instance's
+/// identity. Kept apart from [`AdminView`] so the binary need not know about them.
+#[derive(Clone)]
+pub struct Gathered {
+    /// The last minutes of counter samples.
+    pub(crate) samples: Arc<SampleRing>,
+    /// The instance id and zone, once the metadata service answered.
+    pub(crate) instance: Arc<InstanceLookup>,
+}
+
+impl Gathered {
+    /// Nothing sampled and no identity, with nothing started (for tests).
+    pub fn empty() -> Self {
+        Gathered {
+            samples: Arc::new(SampleRing::for_history()),
+            instance: Arc::new(InstanceLookup::default()),
+        }
+    }
+
+    /// Starts sampling the counters and the instance metadata lookup, each on a
+    /// thread of its own.
+    pub fn start() -> Self {
+        let gathered = Gathered::empty();
+        start_sampling(gathered.samples.clone());
+        start_lookup(gathered.instance.clone());
+        gathered
+    }
+}
+
 /// The admin application.
 pub struct AdminApp {
     view: AdminView,
+    gathered: Gathered,
 }
 
 impl AdminApp {
-    /// An admin app reading `view`.
+    /// An admin app reading `view`; starts gathering the live figures and the
+    /// instance identity (see [`Gathered::start`]).
     pub fn new(view: AdminView) -> Self {
-        AdminApp { view }
+        AdminApp {
+            view,
+            gathered: Gathered::start(),
+        }
+    }
+
+    /// The status document, as `/status` serves it and the page renders it.
+    async fn status(&self) -> serde_json::Value {
+        status_json(&self.view, &self.gathered).await
     }
 }
 
@@ -77,7 +119,7 @@ impl ServeHttp for AdminApp {
             "/" => reply(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                crate::page::render(&status_json(&self.view).await).into_bytes(),
+                crate::page::render(&self.status().await).into_bytes(),
             ),
             "/healthz" => reply(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
@@ -92,7 +134,7 @@ impl ServeHttp for AdminApp {
                     &json!({"ready": r.is_ready(), "reasons": r.reasons}),
                 )
             }
-            "/status" => json_reply(StatusCode::OK, &status_json(&self.view).await),
+            "/status" => json_reply(StatusCode::OK, &self.status().await),
             "/metrics" => {
                 crate::scrape::refresh(&self.view);
                 let ready = readiness(&self.view).await.is_ready();

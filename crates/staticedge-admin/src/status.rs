@@ -1,21 +1,39 @@
 //! `/status`: the JSON an operator (or the status page) reads to see what runs.
 
-use crate::service::AdminView;
+use crate::figures::figures_json;
+use crate::readiness::readiness;
+use crate::sampling::Sample;
+use crate::service::{AdminView, Gathered};
 use serde_json::{json, Value};
 use staticedge_config::{Config, HostHeader, Route};
-use staticedge_policy::ProxyState;
-use std::time::{SystemTime, UNIX_EPOCH};
+use staticedge_policy::{upstream_host, ProxyState};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Builds the status document: what runs, from one configuration snapshot.
-pub async fn status_json(view: &AdminView) -> Value {
+/// Builds the status document: what runs, from one configuration snapshot; whether
+/// `/readyz` would answer 200 and every reason it would not; which instance this is;
+/// and the live figures.
+pub async fn status_json(view: &AdminView, gathered: &Gathered) -> Value {
     let state = view.state.load_full();
     let config = &state.config;
     let reload = view.lifecycle.last_reload();
+    let verdict = readiness(view).await;
+    let figures = figures_json(
+        &gathered.samples.snapshot(),
+        &Sample::read(Instant::now()),
+        SystemTime::now(),
+    );
     json!({
+        "ready": verdict.is_ready(),
+        "reasons": verdict.reasons,
+        "instance": gathered.instance.identity().map(|i| json!({
+            "id": i.instance_id,
+            "availability_zone": i.availability_zone,
+        })),
+        "figures": figures,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": view.lifecycle.uptime_seconds(),
         "draining": view.lifecycle.is_draining(),
@@ -29,14 +47,21 @@ pub async fn status_json(view: &AdminView) -> Value {
                 "error": reload.error,
             },
         },
-        "routes": config.routes.iter().map(route_json).collect::<Vec<_>>(),
+        "routes": config.routes.iter().map(|r| route_json(config, r)).collect::<Vec<_>>(),
         "upstreams": upstreams_json(view, &state),
         "certificates": certificates_json(view, SystemTime::now()),
         "listeners": listeners_json(config).await,
     })
 }
 
-fn route_json(r: &Route) -> Value {
+/// A route; `host_sent` is the Host the upstream receives, as the proxy computes it
+/// (the client's for `preserve`).
+fn route_json(config: &Config, r: &Route) -> Value {
+    let host_sent = match (&r.host_header, config.upstreams.get(&r.upstream)) {
+        (HostHeader::Preserve, _) => "client's Host".to_string(),
+        (policy, Some(upstream)) => upstream_host(policy, "", upstream),
+        (_, None) => "-".to_string(),
+    };
     json!({
         "hosts": r.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
         "path_prefix": r.path_prefix,
@@ -46,6 +71,7 @@ fn route_json(r: &Route) -> Value {
             HostHeader::Upstream => "upstream".to_string(),
             HostHeader::Literal(s) => s.clone(),
         },
+        "host_sent": host_sent,
         "allow_cidrs": r.allow_cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
     })
 }
