@@ -101,7 +101,9 @@ def main(root: Path) -> int:
     asg = body("aws_autoscaling_group", "this")
     need(one(asg.get("health_check_type")) == "EC2",
          "ASG health_check_type must be EC2 (liveness; the NLB's fleet-wide readiness must not replace the fleet)")
-    hooks = json.dumps(asg.get("initial_lifecycle_hook"))
+    need("initial_lifecycle_hook" not in asg,
+         "lifecycle hooks must be aws_autoscaling_lifecycle_hook resources (initial_lifecycle_hook only applies at creation)")
+    hooks = json.dumps([b for (rtype, _), b in res.items() if rtype == "aws_autoscaling_lifecycle_hook"])
     need("EC2_INSTANCE_TERMINATING" in hooks and "EC2_INSTANCE_LAUNCHING" in hooks,
          "the ASG needs its launch gate and termination (drain) lifecycle hooks")
     prefs = json.dumps(one(asg.get("instance_refresh", [{}])))

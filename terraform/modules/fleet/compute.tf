@@ -249,25 +249,6 @@ resource "aws_autoscaling_group" "this" {
     version = aws_launch_template.this.latest_version
   }
 
-  # Launch gate: a new instance stays in Pending:Wait, outside the target group, until
-  # lifecycle-watch sees /readyz 200 (CONTINUE) or gives up (ABANDON: fetch or check
-  # failed, or not ready in time). Also how an instance refresh waits for readiness.
-  initial_lifecycle_hook {
-    name                 = local.launch_hook_name
-    lifecycle_transition = "autoscaling:EC2_INSTANCE_LAUNCHING"
-    heartbeat_timeout    = local.launch_hook_timeout
-    default_result       = "ABANDON"
-  }
-
-  # Drain: the instance waits in Terminating:Wait until lifecycle-watch has drained
-  # and stopped the proxy (or the timeout, then CONTINUE: termination is never blocked).
-  initial_lifecycle_hook {
-    name                 = local.terminate_hook_name
-    lifecycle_transition = "autoscaling:EC2_INSTANCE_TERMINATING"
-    heartbeat_timeout    = local.terminate_hook_timeout
-    default_result       = "CONTINUE"
-  }
-
   # Replacements for unhealthy instances also launch before they terminate.
   instance_maintenance_policy {
     min_healthy_percentage = 100
@@ -314,6 +295,34 @@ resource "aws_autoscaling_group" "this" {
       error_message = "grace_period_seconds + drain_timeout_seconds + 10 s must fit in the AMI's TimeoutStopSec (ami_stop_timeout_seconds), or systemd kills a drain in progress: raise TimeoutStopSec in packer/files/staticedge.service, bake, and set ami_stop_timeout_seconds."
     }
   }
+}
+
+# --- Lifecycle hooks ----------------------------------------------------------------------
+# Separate resources rather than the group's initial_lifecycle_hook, which AWS applies
+# only when the group is created: these follow every change of the drain timings and
+# also reach a group created by an earlier version of this module. The price: the
+# first instances of a brand-new group may launch before the launch hook exists
+# (they then enter service without the gate; there is no traffic to protect yet).
+
+# Launch gate: a new instance stays in Pending:Wait, outside the target group, until
+# lifecycle-watch sees /readyz 200 (CONTINUE) or gives up (ABANDON: fetch or check
+# failed, or not ready in time). Also how an instance refresh waits for readiness.
+resource "aws_autoscaling_lifecycle_hook" "ready" {
+  name                   = local.launch_hook_name
+  autoscaling_group_name = aws_autoscaling_group.this.name
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_LAUNCHING"
+  heartbeat_timeout      = local.launch_hook_timeout
+  default_result         = "ABANDON"
+}
+
+# Drain: the instance waits in Terminating:Wait until lifecycle-watch has drained and
+# stopped the proxy (or the timeout, then CONTINUE: termination is never blocked).
+resource "aws_autoscaling_lifecycle_hook" "drain" {
+  name                   = local.terminate_hook_name
+  autoscaling_group_name = aws_autoscaling_group.this.name
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
+  heartbeat_timeout      = local.terminate_hook_timeout
+  default_result         = "CONTINUE"
 }
 
 # The canary's judge: any target of the TLS target group unhealthy for two minutes

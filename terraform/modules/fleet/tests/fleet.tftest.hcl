@@ -270,9 +270,13 @@ run "drain_arithmetic_defaults" {
     error_message = "An unhealthy (draining) target must keep its connections for grace + drain."
   }
   assert {
-    condition = anytrue([for h in aws_autoscaling_group.this.initial_lifecycle_hook :
-      h.name == "staticedge-drain" && h.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING" &&
-    h.heartbeat_timeout == 215 && h.default_result == "CONTINUE"])
+    condition = (
+      aws_autoscaling_lifecycle_hook.drain.name == "staticedge-drain" &&
+      aws_autoscaling_lifecycle_hook.drain.autoscaling_group_name == aws_autoscaling_group.this.name &&
+      aws_autoscaling_lifecycle_hook.drain.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING" &&
+      aws_autoscaling_lifecycle_hook.drain.heartbeat_timeout == 215 &&
+      aws_autoscaling_lifecycle_hook.drain.default_result == "CONTINUE"
+    )
     error_message = "The termination hook must hold the instance for the drain (215 s), then continue."
   }
   assert {
@@ -293,6 +297,10 @@ run "drain_arithmetic_long_requests" {
   assert {
     condition     = output.drain_timings.drain_delay == 90 && output.drain_timings.drain_deadline == 420 && output.drain_timings.deregistration_delay == 450 && output.drain_timings.terminate_hook_timeout == 455
     error_message = "Long drains: delay 90, deadline 120 + 300 = 420, deregistration 450, hook 455."
+  }
+  assert {
+    condition     = aws_autoscaling_lifecycle_hook.drain.heartbeat_timeout == 455 && tonumber(aws_lb_target_group.this["tls"].deregistration_delay) == 450
+    error_message = "The hook and the target group must follow the timings."
   }
   assert {
     condition     = aws_lb_target_group.this["tls"].target_health_state[0].unhealthy_draining_interval == 330
@@ -419,9 +427,13 @@ run "health_checks_cannot_churn_the_fleet" {
     error_message = "The grace period must cover the boot's retries (420 s ready timeout + 60 s)."
   }
   assert {
-    condition = anytrue([for h in aws_autoscaling_group.this.initial_lifecycle_hook :
-      h.name == "staticedge-ready" && h.lifecycle_transition == "autoscaling:EC2_INSTANCE_LAUNCHING" &&
-    h.heartbeat_timeout == 480 && h.default_result == "ABANDON"])
+    condition = (
+      aws_autoscaling_lifecycle_hook.ready.name == "staticedge-ready" &&
+      aws_autoscaling_lifecycle_hook.ready.autoscaling_group_name == aws_autoscaling_group.this.name &&
+      aws_autoscaling_lifecycle_hook.ready.lifecycle_transition == "autoscaling:EC2_INSTANCE_LAUNCHING" &&
+      aws_autoscaling_lifecycle_hook.ready.heartbeat_timeout == 480 &&
+      aws_autoscaling_lifecycle_hook.ready.default_result == "ABANDON"
+    )
     error_message = "The launch gate must hold a new instance until ready, and abandon it when it never is."
   }
   assert {
