@@ -292,12 +292,12 @@ variable "canary_percentage" {
 
 variable "canary_seconds" {
   type        = number
-  description = "How long a refresh pauses after the canary before replacing the rest."
+  description = "How long a refresh pauses after the canary before replacing the rest. At least 180 s: the unhealthy-target alarm needs two 60 s periods to fire."
   default     = 600
 
   validation {
-    condition     = var.canary_seconds >= 60 && var.canary_seconds <= 172800
-    error_message = "The canary_seconds must be between 60 and 172800."
+    condition     = var.canary_seconds >= 180 && var.canary_seconds <= 172800
+    error_message = "The canary_seconds must be between 180 (the alarm's two 60 s periods plus a margin) and 172800."
   }
 }
 

@@ -883,3 +883,67 @@ run "rejects_a_tiny_root_volume" {
   }
   expect_failures = [var.root_volume_size_gib]
 }
+
+run "rejects_no_public_subnet" {
+  command = plan
+  variables {
+    public_subnets = {}
+  }
+  expect_failures = [var.public_subnets]
+}
+
+run "rejects_private_subnets_that_are_not_subnet_ids" {
+  command = plan
+  variables {
+    private_subnet_ids = ["10.0.1.0/24"]
+  }
+  expect_failures = [var.private_subnet_ids]
+}
+
+run "rejects_an_nlb_idle_timeout_below_60" {
+  command = plan
+  variables {
+    tcp_idle_timeout_seconds = 30
+  }
+  expect_failures = [var.tcp_idle_timeout_seconds]
+}
+
+run "rejects_a_deregistration_floor_past_the_aws_limit" {
+  command = plan
+  variables {
+    deregistration_delay_floor_seconds = 4000
+  }
+  expect_failures = [var.deregistration_delay_floor_seconds]
+}
+
+run "rejects_a_negative_warmup" {
+  command = plan
+  variables {
+    instance_warmup_seconds = -1
+  }
+  expect_failures = [var.instance_warmup_seconds]
+}
+
+run "rejects_a_liveness_threshold_of_one_poll" {
+  command = plan
+  variables {
+    liveness_failures = 1
+  }
+  expect_failures = [var.liveness_failures]
+}
+
+run "rejects_a_canary_pause_too_short_for_the_alarm" {
+  command = plan
+  variables {
+    canary_seconds = 10
+  }
+  expect_failures = [var.canary_seconds]
+}
+
+run "rejects_a_config_parameter_that_is_not_a_path" {
+  command = plan
+  variables {
+    config_parameter_name = "staticedge-config"
+  }
+  expect_failures = [var.config_parameter_name]
+}
