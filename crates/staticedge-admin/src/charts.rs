@@ -129,7 +129,8 @@ pub fn chart(title: &str, unit: &str, figures: &Value, lines: &[Line<'_>]) -> St
         );
         return svg;
     }
-    let mut legend_x = LEFT + 120.0;
+    // after the title (12px bold: about 7px a character)
+    let mut legend_x = LEFT + 7.0 * title.len() as f64 + 14.0;
     for (line, pts) in lines.iter().zip(&data) {
         svg.push_str(&polyline(pts, interval, line.colour, &x, &y));
         let latest = pts.last().map(|(_, v)| number(*v)).unwrap_or("-".into());

@@ -27,11 +27,11 @@ pub struct Interval {
     pub upstream_p99_ms: Option<f64>,
 }
 
-/// The figures from `start` to `end`; `None` when less than half a second apart (too
-/// short for a rate worth showing).
+/// The figures from `start` to `end`; `None` when less than a tenth of a second apart
+/// (too short for a rate worth showing).
 pub fn between(start: &Sample, end: &Sample) -> Option<Interval> {
     let seconds = end.taken.checked_duration_since(start.taken)?.as_secs_f64();
-    if seconds < 0.5 {
+    if seconds < 0.1 {
         return None;
     }
     let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / seconds;
@@ -88,7 +88,7 @@ fn interval_json(i: &Interval, now: &Sample, wall_now: SystemTime) -> Value {
 }
 
 /// The `figures` member of `/status`: the last minute's figures (`null` in the first
-/// half second) and one entry per sampled interval of the last [`HISTORY`].
+/// tenth of a second) and one entry per sampled interval of the last [`HISTORY`].
 pub fn figures_json(samples: &[Sample], now: &Sample, wall_now: SystemTime) -> Value {
     json!({
         "now_unix": wall_now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),

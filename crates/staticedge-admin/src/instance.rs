@@ -68,26 +68,29 @@ pub fn start_lookup(lookup: Arc<InstanceLookup>) {
     };
     let spawned = std::thread::Builder::new()
         .name("staticedge-imds".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => return debug!(error = %e, "no runtime for the instance metadata lookup"),
-            };
-            match runtime.block_on(tokio::time::timeout(LOOKUP_TIMEOUT, identify(&url))) {
-                Ok(Ok(identity)) => {
-                    info!(instance_id = %identity.instance_id, availability_zone = ?identity.availability_zone, "instance identity from the metadata service");
-                    lookup.set(identity);
-                }
-                Ok(Err(e)) => debug!(url = %url, error = %e, "no instance metadata (not on EC2?)"),
-                Err(_) => debug!(url = %url, "no instance metadata within {LOOKUP_TIMEOUT:?} (not on EC2?)"),
+        .spawn(move || match identify_within(&url, LOOKUP_TIMEOUT) {
+            Ok(identity) => {
+                info!(instance_id = %identity.instance_id, availability_zone = ?identity.availability_zone, "instance identity from the metadata service");
+                lookup.set(identity);
             }
+            Err(e) => debug!(url = %url, error = %e, "no instance metadata (not on EC2?)"),
         });
     if let Err(e) = spawned {
         debug!(error = %e, "cannot start the instance metadata lookup");
     }
+}
+
+/// [`identify`] on a runtime of its own, giving up after `limit`.
+fn identify_within(url: &str, limit: Duration) -> Result<InstanceIdentity, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("no runtime: {e}"))?;
+    runtime.block_on(async {
+        tokio::time::timeout(limit, identify(url))
+            .await
+            .map_err(|_| format!("no answer within {limit:?}"))?
+    })
 }
 
 /// Where the metadata service is: its socket address and the Host to send.
@@ -245,11 +248,7 @@ mod tests {
     #[test]
     fn identity_comes_from_imdsv2_with_a_token() {
         let (url, server) = stand_in(3);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let identity = runtime.block_on(identify(&url)).expect("identity");
+        let identity = identify_within(&url, LOOKUP_TIMEOUT).expect("identity");
         assert_eq!(
             identity,
             InstanceIdentity {
@@ -270,13 +269,21 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         drop(listener);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
         let started = std::time::Instant::now();
-        assert!(runtime.block_on(identify(&url)).is_err());
+        assert!(identify_within(&url, LOOKUP_TIMEOUT).is_err());
         assert!(started.elapsed() < LOOKUP_TIMEOUT);
+    }
+
+    #[test]
+    fn a_silent_metadata_service_is_given_up_on_in_time() {
+        // accepts the connection but never answers
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let started = std::time::Instant::now();
+        let result = identify_within(&url, Duration::from_millis(300));
+        assert_eq!(result, Err("no answer within 300ms".to_string()));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(listener);
     }
 
     #[test]

@@ -94,15 +94,17 @@ fn summary(h: &mut String, status: &Value) {
         String::new()
     };
     let uptime = status["uptime_seconds"].as_u64().unwrap_or(0);
+    // No "serving" here: whether this instance should get traffic is the verdict's
+    // to say, and a second word for it could only disagree.
     h.push_str(&format!(
-        "<h1>staticedge {}</h1><p class=\"facts\">{identity}up {} &middot; {} in flight &middot; state: {}</p>",
+        "<h1>staticedge {}</h1><p class=\"facts\">{identity}up {} &middot; {} in flight{}</p>",
         text(&status["version"]),
         humantime::format_duration(std::time::Duration::from_secs(uptime)),
         text(&status["in_flight_requests"]),
         if draining {
-            "<span class=\"bad\">draining</span>"
+            " &middot; <span class=\"bad\">draining</span>"
         } else {
-            "<span class=\"ok\">serving</span>"
+            ""
         }
     ));
     let reload = &status["config"]["last_reload"];
@@ -122,7 +124,8 @@ fn summary(h: &mut String, status: &Value) {
     ));
     if let Some(e) = status["access_log"]["last_error"].as_str() {
         h.push_str(&format!(
-            "<p class=\"facts\">access log: <span class=\"bad\">{}</span></p>",
+            "<p class=\"facts\">access log: <span class=\"bad\">last line lost at {}: {}</span></p>",
+            text(&status["access_log"]["last_error_at"]),
             esc(e)
         ));
     }
@@ -349,6 +352,10 @@ mod tests {
         assert!(STYLE.contains(".verdict.unready{background:#b00020}"));
         assert!(page.contains("<title>NOT READY"));
         assert!(
+            !page.contains("serving"),
+            "nothing on the page says otherwise"
+        );
+        assert!(
             page.contains("<span class=\"bad\">NO</span>"),
             "the listener"
         );
@@ -411,6 +418,15 @@ mod tests {
         let page = render(&s);
         assert_eq!(page.matches("no data yet").count(), 3);
         assert!(page.contains("last minute: - &middot;"));
+    }
+
+    #[test]
+    fn the_access_log_s_last_failure_is_shown() {
+        let mut s = status(true, &[]);
+        s["access_log"] = json!({"last_error": "open_error: /var/log/x.log: Permission denied",
+                                 "last_error_at": "2026-01-01T00:00:00Z"});
+        let page = render(&s);
+        assert!(page.contains("access log: <span class=\"bad\">last line lost at 2026-01-01T00:00:00Z: open_error: /var/log/x.log: Permission denied</span>"));
     }
 
     #[test]

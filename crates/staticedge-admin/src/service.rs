@@ -11,7 +11,7 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use prometheus::{Encoder, TextEncoder};
 use serde_json::json;
-use staticedge_policy::{InFlight, SharedState};
+use staticedge_policy::{AccessLogger, InFlight, SharedState};
 use staticedge_tls::CertStore;
 use std::sync::Arc;
 
@@ -28,15 +28,18 @@ pub struct AdminView {
     pub in_flight: InFlight,
 }
 
-/// What the admin port gathers on its own, beside the running state it is handed:
-/// samples of the request counters for the live figures, and the EC2 instance's
-/// identity. Kept apart from [`AdminView`] so the binary need not know about them.
+/// What the status document reads beside [`AdminView`]: samples of the request
+/// counters for the live figures and the EC2 instance's identity, which the admin
+/// port gathers on its own, and the access log's last failure when the binary hands
+/// the logger over ([`AdminApp::with_access_log`]).
 #[derive(Clone)]
 pub struct Gathered {
     /// The last minutes of counter samples.
     pub(crate) samples: Arc<SampleRing>,
     /// The instance id and zone, once the metadata service answered.
     pub(crate) instance: Arc<InstanceLookup>,
+    /// The access log writer, for its last failure; `None` when not handed over.
+    pub(crate) access_log: Option<AccessLogger>,
 }
 
 impl Gathered {
@@ -45,6 +48,7 @@ impl Gathered {
         Gathered {
             samples: Arc::new(SampleRing::for_history()),
             instance: Arc::new(InstanceLookup::default()),
+            access_log: None,
         }
     }
 
@@ -72,6 +76,12 @@ impl AdminApp {
             view,
             gathered: Gathered::start(),
         }
+    }
+
+    /// Shows `logger`'s last failure (a line lost, and why) in `/status` and on the page.
+    pub fn with_access_log(mut self, logger: AccessLogger) -> Self {
+        self.gathered.access_log = Some(logger);
+        self
     }
 
     /// The status document, as `/status` serves it and the page renders it.

@@ -6,7 +6,7 @@ use crate::sampling::Sample;
 use crate::service::{AdminView, Gathered};
 use serde_json::{json, Value};
 use staticedge_config::{Config, HostHeader, Route};
-use staticedge_policy::{upstream_host, ProxyState};
+use staticedge_policy::{upstream_host, AccessLogger, ProxyState};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 fn rfc3339(t: SystemTime) -> String {
@@ -34,6 +34,7 @@ pub async fn status_json(view: &AdminView, gathered: &Gathered) -> Value {
             "availability_zone": i.availability_zone,
         })),
         "figures": figures,
+        "access_log": access_log_json(gathered.access_log.as_ref()),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": view.lifecycle.uptime_seconds(),
         "draining": view.lifecycle.is_draining(),
@@ -51,6 +52,19 @@ pub async fn status_json(view: &AdminView, gathered: &Gathered) -> Value {
         "upstreams": upstreams_json(view, &state),
         "certificates": certificates_json(view, SystemTime::now()),
         "listeners": listeners_json(config).await,
+    })
+}
+
+/// The access log's last lost line and why; `null` when the logger was not handed to
+/// the admin port.
+fn access_log_json(log: Option<&AccessLogger>) -> Value {
+    let Some(log) = log else {
+        return Value::Null;
+    };
+    let last = log.last_error();
+    json!({
+        "last_error": last.as_ref().map(|(_, why)| why.clone()),
+        "last_error_at": last.map(|(at, _)| rfc3339(at)),
     })
 }
 
@@ -148,4 +162,33 @@ async fn listeners_json(config: &Config) -> Vec<Value> {
         }));
     }
     listeners
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use staticedge_config::AccessLog;
+    use std::time::Duration;
+
+    #[test]
+    fn the_access_log_s_last_failure_is_in_the_document() {
+        assert_eq!(access_log_json(None), Value::Null);
+        let healthy = AccessLogger::off();
+        assert_eq!(
+            access_log_json(Some(&healthy)),
+            json!({"last_error": null, "last_error_at": null})
+        );
+        let missing = std::env::temp_dir()
+            .join(format!(
+                "staticedge-admin-test-{}-missing",
+                std::process::id()
+            ))
+            .join("access.log");
+        let failing = AccessLogger::start(AccessLog::File(missing));
+        failing.flush(Duration::from_secs(5));
+        let doc = access_log_json(Some(&failing));
+        let why = doc["last_error"].as_str().unwrap_or_default();
+        assert!(why.starts_with("open_error: cannot open "), "{doc}");
+        assert!(doc["last_error_at"].is_string(), "{doc}");
+    }
 }
