@@ -1,7 +1,9 @@
 //! `staticedge check`: validate without running.
 
 use crate::live::{prepare, CertificateProblems};
-use staticedge_config::{ConfigError, UpstreamAddress};
+use staticedge_config::{AccessLog, Config, ConfigError, UpstreamAddress};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -12,9 +14,19 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
         Ok(p) => p,
         Err(errors) => {
             eprintln!("{errors}");
+            // Still say whether the access log can be written: one run, every problem.
+            if let Ok((config, _)) = staticedge_config::load_for_check(path) {
+                if let Some(problem) = access_log_problem(&config) {
+                    eprintln!("{problem}");
+                }
+            }
             return ExitCode::from(1);
         }
     };
+    if let Some(problem) = access_log_problem(&prepared.config) {
+        eprintln!("{problem}");
+        return ExitCode::from(1);
+    }
     for line in prepared.warnings.to_string().lines() {
         eprintln!("{line}");
     }
@@ -73,5 +85,116 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Why this process's user could not write the configured access log file, if it
+/// can tell: the file must be writable when it exists, and its directory must let
+/// the file be created again after logrotate moved it away. `check` runs as the
+/// service's user (and, under systemd, in its sandbox), so the answer is the
+/// service's. `access(2)` answers for this user; as root it only catches a
+/// read-only file system or a missing directory.
+fn access_log_problem(config: &Config) -> Option<String> {
+    let AccessLog::File(log) = &config.server.access_log else {
+        return None;
+    };
+    let problem = |what: String| {
+        Some(format!(
+            "{}: server.access_log = \"{}\": {what}; every access log line would be dropped (counted as open_error). Make it writable by this user (uid {}; with systemd: LogsDirectory= or ReadWritePaths=), or write access_log = \"stdout\"",
+            config.source.path.display(),
+            log.display(),
+            // SAFETY: getuid(2) cannot fail and touches no memory.
+            unsafe { libc::getuid() },
+        ))
+    };
+    match std::fs::metadata(log) {
+        // A pipe or a device is written, never created: only it matters.
+        Ok(m) if !m.is_file() => {
+            return writable(log)
+                .err()
+                .and_then(|e| problem(format!("not writable: {e}")))
+        }
+        Ok(_) => {
+            if let Err(e) = writable(log) {
+                return problem(format!("the file is not writable: {e}"));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return problem(format!("cannot inspect it: {e}")),
+    }
+    let dir = match log.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => writable(dir)
+            .err()
+            .and_then(|e| problem(format!("directory {} is not writable: {e}", dir.display()))),
+        Ok(_) => problem(format!("{} is not a directory", dir.display())),
+        Err(e) => problem(format!("directory {}: {e}", dir.display())),
+    }
+}
+
+/// `access(2)` with W_OK: whether this process's (real) user may write `path`.
+fn writable(path: &Path) -> std::io::Result<()> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: c_path is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_logging_to(dest: &str) -> Config {
+        let text = format!(
+            "[server]\naccess_log = \"{dest}\"\n[[listener]]\nlisten = \"127.0.0.1:8080\"\ntls = false\n"
+        );
+        staticedge_config::parse(Path::new("/etc/staticedge/test.toml"), &text)
+            .expect("a valid test configuration")
+    }
+
+    #[test]
+    fn a_missing_log_directory_is_a_problem_that_names_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("no-such-dir").join("access.log");
+        let problem =
+            access_log_problem(&config_logging_to(&log.display().to_string())).expect("a problem");
+        assert!(
+            problem.starts_with("/etc/staticedge/test.toml: server.access_log = "),
+            "{problem}"
+        );
+        assert!(problem.contains("no-such-dir"), "{problem}");
+        assert!(
+            problem.contains("stdout"),
+            "says what to write instead: {problem}"
+        );
+    }
+
+    #[test]
+    fn a_writable_directory_stdout_and_off_are_fine() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("access.log");
+        assert_eq!(
+            access_log_problem(&config_logging_to(&log.display().to_string())),
+            None
+        );
+        assert_eq!(access_log_problem(&config_logging_to("stdout")), None);
+        assert_eq!(access_log_problem(&config_logging_to("off")), None);
+    }
+
+    #[test]
+    fn a_parent_that_is_a_file_is_a_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "x").expect("write");
+        let log = file.join("access.log");
+        let problem = access_log_problem(&config_logging_to(&log.display().to_string()));
+        assert!(problem.is_some_and(|p| p.to_lowercase().contains("not a directory")));
     }
 }

@@ -1,5 +1,6 @@
 //! The control loop: DNS refresh tasks, SIGHUP reloads and start-up probes. Runs as
-//! a pingora background service so it lives exactly as long as the server.
+//! a pingora background service so it lives exactly as long as the server. It also
+//! gives SIGUSR1 (`signals.rs`) the access log to reopen.
 
 use crate::live::Live;
 use async_trait::async_trait;
@@ -31,6 +32,14 @@ impl Control {
             initial: Mutex::new(initial),
         }
     }
+}
+
+/// Reopens the access log at the destination of the configuration that serves now:
+/// SIGUSR1, and a refused reload (logrotate's SIGHUP must reopen the log even when
+/// the configuration on disk is broken).
+fn reopen_access_log(live: &Live) {
+    let dest = live.state.load().config.server.access_log.clone();
+    live.access_log.reopen(dest);
 }
 
 fn start_following(sets: Vec<Arc<UpstreamAddrs>>) {
@@ -152,6 +161,8 @@ impl BackgroundService for Control {
         let mut probes = Vec::new();
         start_probes(&self.live, &mut probes);
         tokio::spawn(crate::cert_watch::watch(self.live.clone()));
+        let live = self.live.clone();
+        crate::signals::on_usr1(Arc::new(move || reopen_access_log(&live)));
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {
@@ -163,6 +174,8 @@ impl BackgroundService for Control {
         loop {
             tokio::select! {
                 _ = hup.recv() => {
+                    // Each result is recorded for /status before it is counted:
+                    // `staticedge reload` waits for the count, then reads the result.
                     match self.live.reload() {
                         Ok(fresh) => {
                             info!(config = %self.live.config_path.display(), "configuration reloaded");
@@ -172,10 +185,7 @@ impl BackgroundService for Control {
                             start_probes(&self.live, &mut probes);
                         }
                         Err(e) => {
-                            // logrotate's SIGHUP must reopen the log even when the
-                            // configuration on disk is broken.
-                            let dest = self.live.state.load().config.server.access_log.clone();
-                            self.live.access_log.reopen(dest);
+                            reopen_access_log(&self.live);
                             for line in e.lines() {
                                 error!("reload refused, old configuration keeps serving: {line}");
                             }

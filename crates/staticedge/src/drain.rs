@@ -5,6 +5,11 @@
 //! readiness to 503; traffic is served for `grace_period` while the load balancer
 //! notices; then pingora is told to stop accepting, and the process exits as soon as
 //! the last in-flight request finished, or when `drain_timeout` is up.
+//!
+//! SIGQUIT drains exactly like SIGTERM (nginx's graceful stop). pingora would read it
+//! as a binary upgrade and hand its listening sockets to a new process over
+//! `upgrade_sock`; staticedge never does that (a new instance is a new machine
+//! behind the NLB), so our watch never returns `GracefulUpgrade`.
 
 use async_trait::async_trait;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
@@ -36,25 +41,28 @@ pub type BeforeExit = Arc<dyn Fn() + Send + Sync>;
 #[async_trait]
 impl ShutdownSignalWatch for DrainSignal {
     async fn recv(&self) -> ShutdownSignal {
-        let (Ok(mut term), Ok(mut int)) = (
+        let (Ok(mut term), Ok(mut quit), Ok(mut int)) = (
             signal(SignalKind::terminate()),
+            signal(SignalKind::quit()),
             signal(SignalKind::interrupt()),
         ) else {
             warn!("cannot install signal handlers; stopping");
             return ShutdownSignal::FastShutdown;
         };
-        tokio::select! {
+        let received = tokio::select! {
             _ = int.recv() => {
                 info!("SIGINT: stopping now");
                 return ShutdownSignal::FastShutdown;
             }
-            _ = term.recv() => {}
-        }
+            _ = term.recv() => "SIGTERM",
+            _ = quit.recv() => "SIGQUIT",
+        };
         let server = self.state.load().config.server.clone();
         self.lifecycle.start_draining();
         info!(
+            signal = received,
             grace_period_s = server.grace_period.as_secs_f64(),
-            "SIGTERM: readiness now fails; still serving for the grace period"
+            "draining: readiness now fails; still serving for the grace period"
         );
         tokio::select! {
             _ = tokio::time::sleep(server.grace_period) => {}
@@ -80,7 +88,7 @@ impl ShutdownSignalWatch for DrainSignal {
 
 /// Watches the in-flight count on a thread of its own (pingora's shutdown path
 /// blocks its runtime) and exits 0 once it is zero, or when `limit` is up. SIGINT
-/// (or a second SIGTERM) during the drain stops at once.
+/// (or another SIGTERM or SIGQUIT) during the drain stops at once.
 fn exit_when_drained(
     in_flight: InFlight,
     limit: Duration,
@@ -115,11 +123,13 @@ fn exit_when_drained(
             match (
                 signal(SignalKind::interrupt()),
                 signal(SignalKind::terminate()),
+                signal(SignalKind::quit()),
             ) {
-                (Ok(mut int), Ok(mut term)) => {
+                (Ok(mut int), Ok(mut term), Ok(mut quit)) => {
                     tokio::select! {
                         _ = int.recv() => {}
                         _ = term.recv() => {}
+                        _ = quit.recv() => {}
                     }
                     warn!("signal during the drain: stopping now");
                 }

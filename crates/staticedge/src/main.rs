@@ -7,7 +7,11 @@ mod demo;
 mod drain;
 mod live;
 mod logging;
+mod pid_file;
+mod reload;
 mod serve;
+mod signals;
+mod version;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -17,8 +21,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// The default configuration path, where the AMI installs it (docs/deploy.md).
 pub const DEFAULT_CONFIG: &str = "/etc/staticedge/staticedge.toml";
@@ -26,7 +32,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/staticedge/staticedge.toml";
 #[derive(Parser)]
 #[command(
     name = "staticedge",
-    version,
+    version = version::LONG,
     about = "A TLS edge proxy that gives a web application fixed public IPs"
 )]
 struct Cli {
@@ -50,6 +56,9 @@ enum Command {
         /// Configuration file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Write the process id here (for `staticedge reload --pid-file`); removed at exit.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
     },
     /// Validate the configuration and certificates; exit 1 with one line per problem.
     Check {
@@ -59,6 +68,25 @@ enum Command {
         /// Also resolve every upstream name and print its addresses and TTL.
         #[arg(long)]
         resolve: bool,
+    },
+    /// Reload a running proxy (SIGHUP) and wait for its verdict: exit 0 when the new
+    /// configuration serves, 1 with every reason when it was refused.
+    Reload {
+        /// The configuration file the proxy runs with (its admin address is read from it).
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The proxy's process id (in a systemd unit: `--pid $MAINPID`).
+        #[arg(long, conflicts_with = "pid_file")]
+        pid: Option<i32>,
+        /// A file holding the process id, as written by `staticedge run --pid-file`.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// The admin address, if not the configuration's `[admin] listen`.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+        /// Seconds to wait for the reload's result.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
     },
     /// Start a self-contained demo on loopback and print a curl command that works.
     Demo,
@@ -79,11 +107,48 @@ impl ValueEnum for logging::Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
+    staticedge_metrics::set_build_info(version::build_info());
     // Absolute, so /status and error lines name the file whatever the working directory.
     let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     match cli.command {
-        Command::Run { config } => serve::run(&absolute(config), Vec::new(), None),
+        Command::Run { config, pid_file } => run(&absolute(config), pid_file.as_deref()),
         Command::Check { config, resolve } => check::run(&absolute(config), resolve),
-        Command::Demo => demo::run(),
+        Command::Reload {
+            config,
+            pid,
+            pid_file,
+            admin,
+            timeout,
+        } => reload::run(&reload::Target {
+            config: absolute(config),
+            pid,
+            pid_file,
+            admin,
+            timeout: Duration::from_secs(timeout),
+        }),
+        Command::Demo => {
+            take_over_signals();
+            demo::run()
+        }
+    }
+}
+
+/// `staticedge run`: the signals, the pid file, then the proxy.
+fn run(config: &Path, pid_file: Option<&Path>) -> ExitCode {
+    take_over_signals();
+    let before_exit = match pid_file.map(pid_file::write).transpose() {
+        Ok(clean_up) => clean_up,
+        Err(e) => {
+            logging::startup_error(&e);
+            return ExitCode::from(1);
+        }
+    };
+    serve::run(config, Vec::new(), before_exit)
+}
+
+/// USR1 and the ignored signals (see `signals.rs`) before anything starts.
+fn take_over_signals() {
+    if let Err(e) = signals::install() {
+        tracing::warn!("{e}; USR1, USR2 and the other signals keep their default action");
     }
 }
