@@ -191,11 +191,13 @@ def test_ready_page_names_the_instance_and_draws_the_traffic(chromium_exe, new_p
                  "certificates", "listeners"):
         assert kept in s, f"/status lost {kept}"
 
-    # the charts need a sampled interval that saw the traffic (sampled every 5 s)
-    def sampled():
+    # a line needs two sampled intervals (every 5 s) that saw traffic: more in the second
+    def busy_intervals(n: int):
         history = p.status()["figures"]["history"]
-        return any(h["requests_per_second"] > 0 for h in history) and history
-    history = net.wait_until(sampled, 15, interval=0.5, what="a sampled interval with the traffic")
+        return sum(h["requests_per_second"] > 0 for h in history) >= n and history
+    net.wait_until(lambda: busy_intervals(1), 15, interval=0.5, what="a sampled interval with the traffic")
+    assert send_traffic(p) == {200: 12, 404: 5, 500: 3}
+    history = net.wait_until(lambda: busy_intervals(2), 15, interval=0.5, what="two intervals with traffic")
     print("history:", history)
 
     assert_self_contained(p)
@@ -209,7 +211,8 @@ def test_ready_page_names_the_instance_and_draws_the_traffic(chromium_exe, new_p
     assert f"instance {INSTANCE_ID} · zone {ZONE}" in lines[2], lines[:4]
     assert any(l.startswith("last minute: ") and "requests/s" in l for l in lines), lines
     charts = re.findall(r"<svg class=\"chart\".*?</svg>", dom, re.S)
-    assert len(charts) == 3 and all("<path" in c for c in charts), "three charts, each with a line"
+    assert len(charts) == 3 and all(re.search(r'<path d="M[^"]* L', c) for c in charts), \
+        "three charts, each with a line through at least two samples"
     assert "no data yet" not in dom
     # the Routes row: hosts, path prefix, upstream, Host sent (the EB name, not "upstream")
     assert f"{CUSTOM_HOST} / eb {EB_HOST}" in lines, [l for l in lines if l.startswith(CUSTOM_HOST)]
