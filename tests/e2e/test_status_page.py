@@ -261,3 +261,26 @@ def test_unready_page_says_why_in_red_on_its_first_line(chromium_exe, new_proxy,
     probe_rows = [l for l in lines if l.startswith(f"eb {EB_HOST}:")]
     assert probe_rows and "not passed (last: status 500" in probe_rows[0], ("the probe's state", probe_rows)
     report.record("status_page_unready", screenshot=str(shot), banner=[r, g, b], reasons=reasons)
+
+
+# -- the access log's last failure ------------------------------------------------------------
+
+@pytest.mark.pending_lead   # needs the binary to hand its access log to the admin port
+@pytest.mark.timeout(900)
+def test_a_failing_access_log_is_on_the_page(chromium_exe, new_proxy, shared_app, shared_dns, workdir, monkeypatch):
+    """/dev/full opens and refuses every write: the lines are lost, and /status and the page say
+    when and why."""
+    monkeypatch.setenv("STATICEDGE_IMDS_URL", "off")
+    p = (new_proxy()
+         .upstream("eb", f"{EB_HOST}:{shared_app.port}", dns={"nameservers": [shared_dns.nameserver]})
+         .route("eb", host_header="upstream")
+         .server(access_log="/dev/full")
+         .run())
+    assert p.status()["access_log"] == {"last_error": None, "last_error_at": None}, "nothing lost yet"
+    assert p.get("/whoami").status == 200
+    log = net.wait_until(lambda: p.status()["access_log"]["last_error"] and p.status()["access_log"], 5,
+                         what="/status has the access log's last failure")
+    assert log["last_error"].startswith("write_error") and log["last_error_at"], log
+    lines = visible_lines(rendered(chromium_exe, p, workdir, "status-page-access-log"))
+    assert lines[0] == "READY: serving traffic", "a lost log line is not a reason to take the instance out"
+    assert any(l.startswith("access log: last line lost at ") and "write_error" in l for l in lines[:6]), lines[:6]
