@@ -100,10 +100,32 @@ resource "aws_lb_target_group" "this" {
   lifecycle {
     create_before_destroy = true
 
+    # "send" only after "accept" is in service: the fleet's current launch template
+    # (read before this apply changes it) must already carry a stage that accepts.
+    precondition {
+      condition     = var.proxy_protocol != "send" || length(regexall("STATICEDGE_PROXY_PROTOCOL_STAGE=(accept|send)\n", try(base64decode(data.aws_launch_template.deployed[0].user_data), ""))) > 0
+      error_message = "proxy_protocol = \"send\" makes the NLB send PROXY headers at once, but the launch template in service does not have stage \"accept\" (or \"send\"): its instances would refuse every connection. Apply proxy_protocol = \"accept\" first, wait for its instance refresh to finish, then \"send\"."
+    }
+
     precondition {
       condition     = local.drain_deadline + local.drain_margin_seconds <= 3600
       error_message = "max(late_flow_seconds, grace_period_seconds) + drain_timeout_seconds + 30 s must fit in the NLB's 3600 s deregistration delay limit, or the NLB resets connections the proxy is still draining. Shorten drain_timeout."
     }
+  }
+}
+
+# The launch template the fleet runs before this apply (its arguments depend on no
+# resource, so Terraform reads it at plan time). Only read when asking for "send".
+data "aws_launch_template" "deployed" {
+  count = var.proxy_protocol == "send" ? 1 : 0
+
+  filter {
+    name   = "tag:Fleet"
+    values = [var.name]
+  }
+  filter {
+    name   = "tag:Application"
+    values = ["staticedge"]
   }
 }
 

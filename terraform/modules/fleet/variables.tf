@@ -226,7 +226,7 @@ variable "ami_stop_timeout_seconds" {
 
 variable "proxy_protocol" {
   type        = string
-  description = "PROXY protocol v2 from the NLB, rolled in a safe order: \"off\"; \"accept\" (the proxy's TLS listener accepts a header but does not need one: roll this out first, it is a restart-only setting, so a refresh); \"send\" (the target group sends the header, only once every instance accepts it). Going back is the same order reversed. See proxy_listener_proxy_protocol in the outputs."
+  description = "PROXY protocol v2 from the NLB, rolled in a safe order: \"off\"; \"accept\" (the proxy's TLS listener accepts a header but does not need one: roll this out first, it is a restart-only setting, so a refresh); \"send\" (the target group sends the header, only once every instance accepts it; refused while the launch template in service is not at \"accept\"). Going back is the same order reversed. See proxy_listener_proxy_protocol in the outputs."
   default     = "off"
 
   validation {

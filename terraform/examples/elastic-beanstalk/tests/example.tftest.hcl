@@ -148,6 +148,12 @@ run "proxy_protocol_stages_reach_the_config" {
     proxy_protocol = "send"
   }
 
+  # The fleet in service already runs the "accept" stage (base64 user data).
+  override_data {
+    target = module.fleet.data.aws_launch_template.deployed[0]
+    values = { user_data = "I2Nsb3VkLWNvbmZpZwpTVEFUSUNFREdFX1BST1hZX1BST1RPQ09MX1NUQUdFPWFjY2VwdAo=" }
+  }
+
   assert {
     condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "proxy_protocol = \"optional\"")
     error_message = "When the NLB sends PROXY headers the proxy must accept them."

@@ -626,6 +626,12 @@ run "proxy_protocol_send_stage" {
     proxy_protocol = "send"
   }
 
+  # The template in service was rolled out with stage "accept".
+  override_data {
+    target = data.aws_launch_template.deployed[0]
+    values = { user_data = "I2Nsb3VkLWNvbmZpZwpTVEFUSUNFREdFX1BST1hZX1BST1RPQ09MX1NUQUdFPWFjY2VwdAo=" } # base64: a user data with STATICEDGE_PROXY_PROTOCOL_STAGE=accept
+  }
+
   assert {
     condition     = aws_lb_target_group.this["tls"].proxy_protocol_v2 == true && output.proxy_listener_proxy_protocol == "optional"
     error_message = "Stage send: the NLB sends the header to a proxy that accepts it either way."
@@ -634,6 +640,21 @@ run "proxy_protocol_send_stage" {
     condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_PROXY_PROTOCOL_STAGE=send\n")
     error_message = "The stage is recorded in the launch template."
   }
+}
+
+run "refuses_send_before_the_fleet_accepts" {
+  command = plan
+
+  variables {
+    proxy_protocol = "send"
+  }
+
+  override_data {
+    target = data.aws_launch_template.deployed[0]
+    values = { user_data = "I2Nsb3VkLWNvbmZpZwpTVEFUSUNFREdFX1BST1hZX1BST1RPQ09MX1NUQUdFPW9mZgo=" } # base64: a user data with STATICEDGE_PROXY_PROTOCOL_STAGE=off
+  }
+
+  expect_failures = [aws_lb_target_group.this]
 }
 
 run "optional_http_listener" {
