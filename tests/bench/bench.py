@@ -399,6 +399,7 @@ def staticedge_conf(d, port, admin, cert, key, up):
 threads = 1
 access_log = "{d}/access.log"
 keepalive_timeout = "120s"
+request_path = "{os.environ.get("STATICEDGE_REQUEST_PATH", "lean")}"
 
 [admin]
 listen = "127.0.0.1:{admin}"

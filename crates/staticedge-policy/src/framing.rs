@@ -112,6 +112,28 @@ pub fn check_framing<'a>(
     Ok(())
 }
 
+/// Where the first request in `raw` ends (header and Content-Length body), when the
+/// header is complete and the body's length is declared (or there is none). A
+/// chunked body's end is not known from its header: `None`. Bytes past the end are
+/// the client's next, pipelined request.
+pub fn request_len(raw: &[u8]) -> Option<usize> {
+    let mut headers = [httparse::EMPTY_HEADER; 256];
+    let mut req = httparse::Request::new(&mut headers);
+    let Ok(httparse::Status::Complete(header_len)) = req.parse(raw) else {
+        return None;
+    };
+    let mut body = 0usize;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return None;
+        }
+        if h.name.eq_ignore_ascii_case("content-length") {
+            body = std::str::from_utf8(h.value).ok()?.trim().parse().ok()?;
+        }
+    }
+    header_len.checked_add(body)
+}
+
 /// The method and path of a raw request header, when its request line is complete:
 /// what the access log records for a request refused before it was parsed.
 pub fn request_line(raw: &[u8]) -> Option<(&str, &str)> {
@@ -134,6 +156,19 @@ mod tests {
         }
         s.push_str("\r\n");
         s.into_bytes()
+    }
+
+    #[test]
+    fn a_request_ends_after_its_declared_body() {
+        let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(request_len(get), Some(get.len()));
+        let post = b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /next";
+        assert_eq!(request_len(post), Some(post.len() - 9));
+        assert_eq!(
+            request_len(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            None
+        );
+        assert_eq!(request_len(b"GET / HTTP/1.1\r\nHost: a\r\n"), None);
     }
 
     #[test]

@@ -370,6 +370,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
                 Next::KeepAlive(_) | Next::Close => return,
                 Next::SlowPath(header) => header,
             };
+            // pingora's session takes exactly one request: bytes of a pipelined next
+            // request wait here for the next turn of the loop.
+            let mut header = header;
+            if let Some(end) = framing::request_len(&header).filter(|&end| end < header.len()) {
+                pipelined = header.split_off(end);
+            }
             let mut session = ServerSession::new_http1(stream);
             match carried.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
