@@ -4,7 +4,8 @@ Markers are declared in pytest.ini; select with `-m dns` etc. The binary comes f
 $STATICEDGE_BIN (default: target/debug/staticedge); a missing binary is an error, never a skip.
 
 Fixtures:
-  workdir          a fresh directory per test under tests/artifacts/e2e/<test>/ (logs, configs)
+  workdir          a fresh directory per test under tests/artifacts/e2e/<test>/ (logs, configs;
+                   <test>@<pid>/ while another running session uses that one)
   session_dir      this pytest session's own directory (tests/artifacts/e2e/_session-<pid>/)
   staticedge_bin   path of the binary
   ca               session test CA (ca.cert_path for --cacert); ca.issue(dir, stem, names, ...)
@@ -68,9 +69,9 @@ def staticedge_bin() -> Path:
 def session_dir() -> Path:
     """This session's own directory (session CA, shared app and DNS): a second pytest
     session started meanwhile makes its own instead of wiping this one. Directories of
-    sessions whose process is gone are removed."""
-    for old in E2E_ARTIFACTS.glob("_session*"):
-        pid = old.name.rpartition("-")[2]
+    sessions whose process is gone (theirs and their <test>@<pid> workdirs) are removed."""
+    for old in [*E2E_ARTIFACTS.glob("_session*"), *E2E_ARTIFACTS.glob("*@*")]:
+        pid = re.split(r"[-@]", old.name)[-1]
         if not (pid.isdigit() and procs.alive(int(pid))):
             shutil.rmtree(old, ignore_errors=True)
     d = E2E_ARTIFACTS / f"_session-{os.getpid()}"
@@ -79,12 +80,27 @@ def session_dir() -> Path:
     return d
 
 
+def _pid_of(path: Path) -> int | None:
+    """The pytest process that owns a directory (its .session file), if it still runs."""
+    try:
+        pid = int((path / ".session").read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if procs.alive(pid) else None
+
+
 @pytest.fixture
 def workdir(request) -> Path:
+    """A fresh directory per test, tests/artifacts/e2e/<test>/; while another pytest
+    session that is still running owns that one, <test>@<pid>/ instead, so two sessions
+    never write into each other's logs."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])[:120]
     d = E2E_ARTIFACTS / name
+    if _pid_of(d) not in (None, os.getpid()):
+        d = E2E_ARTIFACTS / f"{name}@{os.getpid()}"
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
+    (d / ".session").write_text(str(os.getpid()))
     return d
 
 

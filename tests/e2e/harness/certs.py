@@ -82,7 +82,7 @@ class CA:
         return cls(key, cert, path)
 
     def issue(self, directory: Path, stem: str, names: list[str], *, key_type: str = "ec",
-              serial: int | None = None, expired: bool = False, days: int = 10) -> Leaf:
+              serial: int | None = None, expired: bool = False, days: int = 90) -> Leaf:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         key = _key(key_type)
