@@ -281,3 +281,15 @@ def test_access_log_failures_are_counted_by_reason(new_proxy, shared_app, workdi
                  else None)(p.scrape()), 5, what=f"{n} lines counted as {reason}")
     assert after.delta(before, "staticedge_access_log_dropped_total") == n, "all counted, under one reason"
     report.record("operator.access_log_failure", dest=where, reason=reason, dropped=n)
+
+
+@pytest.mark.pending_lead
+def test_status_shows_the_last_access_log_failure(new_proxy, shared_app, workdir):
+    """Needs the binary to hand its AccessLogger to the admin port (AdminApp::with_access_log)."""
+    dest = workdir / "missing-dir" / "access.log"
+    p = proxy_for(new_proxy, shared_app, access_log=str(dest)).run()
+    assert p.get().status == 200
+    doc = net.wait_until(lambda: (p.status().get("access_log") or {}).get("last_error"), 5,
+                         what="/status access_log.last_error")
+    assert doc.startswith("open_error: cannot open ") and str(dest) in doc, doc
+    assert p.status()["access_log"]["last_error_at"], p.status()["access_log"]

@@ -166,10 +166,11 @@ impl AccessLogger {
         let enabled = Arc::new(AtomicBool::new(dest != Destination::Off));
         let failures = Arc::new(Failures::default());
         let (tx, rx) = sync_channel(queue);
-        let writer = Writer::open(dest, failures.clone());
+        let writer_failures = failures.clone();
+        // Opened on the writer's thread: opening a pipe nobody reads blocks.
         let spawned = std::thread::Builder::new()
             .name("staticedge-access-log".into())
-            .spawn(move || writer.run(rx));
+            .spawn(move || Writer::open(dest, writer_failures).run(rx));
         match spawned {
             Ok(_) => AccessLogger {
                 tx: Some(tx),
@@ -502,6 +503,25 @@ mod tests {
             why.starts_with("write_error: write to /dev/full: "),
             "{why}"
         );
+    }
+
+    #[test]
+    fn a_pipe_nobody_reads_does_not_block_the_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("access.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let (started, wait) = std::sync::mpsc::channel();
+        let dest = Destination::File(fifo.clone());
+        std::thread::spawn(move || {
+            let log = AccessLogger::start(dest);
+            log.log(&record("queued"));
+            let _ = started.send(log);
+        });
+        let returned = wait.recv_timeout(Duration::from_secs(2));
+        // A reader lets the writer's open() return, whichever thread waits in it.
+        let _reader = std::fs::File::open(&fifo);
+        assert!(returned.is_ok(), "start and log return at once");
     }
 
     #[test]
