@@ -259,7 +259,25 @@ smoke_test_run() {
 
 check "systemd-analyze verify (no output)" units_verify
 check "systemd-analyze security --offline=true staticedge.service" units_security
+# The watcher's unit: runs the installed script, restarts after a crash but not after
+# the exit 0 that ends a drain, is never tied to the proxy's unit (it must outlive a
+# failed proxy to abandon the launch), and keeps its launch-gate state across restarts.
+lifecycle_unit_contract() {
+  local u=packer/files/staticedge-lifecycle.service
+  grep -qx 'ExecStart=/usr/local/libexec/staticedge/lifecycle-watch' "$u"
+  grep -qx 'Restart=on-failure' "$u"
+  grep -qx 'RuntimeDirectory=staticedge-lifecycle' "$u"
+  grep -qx 'RuntimeDirectoryPreserve=yes' "$u"
+  grep -qx 'WantedBy=multi-user.target' "$u"
+  if grep -Eq '^(Requires|BindsTo|PartOf)=.*staticedge\.service' "$u"; then
+    echo "the watcher must not depend on staticedge.service"; return 1
+  fi
+  # shellcheck disable=SC2016  # the script's own text, literally
+  grep -qF 'state_dir=${STATICEDGE_STATE_DIR:-/run/staticedge-lifecycle}' packer/files/lifecycle-watch
+}
+
 check "staticedge.service lifecycle contract" unit_contract
+check "staticedge-lifecycle.service contract" lifecycle_unit_contract
 check "smoke-test of the real binary (--version, check of the example)" smoke_test_run
 
 # --- logrotate ------------------------------------------------------------------------------
