@@ -16,19 +16,21 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
             eprintln!("{errors}");
             // Still say whether the access log can be written: one run, every problem.
             if let Ok((config, _)) = staticedge_config::load_for_check(path) {
-                if let Some(problem) = access_log_problem(&config) {
-                    eprintln!("{problem}");
+                if let Some(finding) = access_log_finding(&config) {
+                    eprintln!("{}", finding.text);
                 }
             }
             return ExitCode::from(1);
         }
     };
-    if let Some(problem) = access_log_problem(&prepared.config) {
-        eprintln!("{problem}");
-        return ExitCode::from(1);
-    }
     for line in prepared.warnings.to_string().lines() {
         eprintln!("{line}");
+    }
+    if let Some(finding) = access_log_finding(&prepared.config) {
+        eprintln!("{}", finding.text);
+        if finding.fatal {
+            return ExitCode::from(1);
+        }
     }
     let c = &prepared.config;
     println!(
@@ -88,24 +90,41 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
     }
 }
 
-/// Why this process's user could not write the configured access log file, if it
-/// can tell: the file must be writable when it exists, and its directory must let
-/// the file be created again after logrotate moved it away. `check` runs as the
-/// service's user (and, under systemd, in its sandbox), so the answer is the
+/// What `check` says about a file access log: a problem, or a warning.
+#[derive(Debug, PartialEq, Eq)]
+struct AccessLogFinding {
+    /// True when the proxy could not write the file: `check` exits 1.
+    fatal: bool,
+    /// One line for standard error.
+    text: String,
+}
+
+/// Whether this process's user could write the configured access log file, where
+/// it can tell: the file must be writable when it exists, and its directory must
+/// let the file be created again after logrotate moved it away. `check` runs as
+/// the service's user (and, under systemd, in its sandbox), so the answer is the
 /// service's. `access(2)` answers for this user; as root it only catches a
-/// read-only file system or a missing directory.
-fn access_log_problem(config: &Config) -> Option<String> {
+/// read-only file system. A directory that does not exist yet is only a warning:
+/// systemd's `LogsDirectory=` creates it when the service starts, after a check
+/// run before the first start.
+fn access_log_finding(config: &Config) -> Option<AccessLogFinding> {
     let AccessLog::File(log) = &config.server.access_log else {
         return None;
     };
+    let head = format!(
+        "{}: server.access_log = \"{}\"",
+        config.source.path.display(),
+        log.display()
+    );
     let problem = |what: String| {
-        Some(format!(
-            "{}: server.access_log = \"{}\": {what}; every access log line would be dropped (counted as open_error). Make it writable by this user (uid {}; with systemd: LogsDirectory= or ReadWritePaths=), or write access_log = \"stdout\"",
-            config.source.path.display(),
-            log.display(),
-            // SAFETY: getuid(2) cannot fail and touches no memory.
-            unsafe { libc::getuid() },
-        ))
+        Some(AccessLogFinding {
+            fatal: true,
+            text: format!(
+                "{head}: {what}; every access log line would be dropped (counted as open_error). Make it writable by this user (uid {}; with systemd: LogsDirectory= or ReadWritePaths=), or write access_log = \"stdout\"",
+                // SAFETY: getuid(2) cannot fail and touches no memory.
+                unsafe { libc::getuid() },
+            ),
+        })
     };
     match std::fs::metadata(log) {
         // A pipe or a device is written, never created: only it matters.
@@ -131,6 +150,14 @@ fn access_log_problem(config: &Config) -> Option<String> {
             .err()
             .and_then(|e| problem(format!("directory {} is not writable: {e}", dir.display()))),
         Ok(_) => problem(format!("{} is not a directory", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(AccessLogFinding {
+            fatal: false,
+            text: format!(
+                "{}: warning: server.access_log: directory {} does not exist; it must exist and be writable when the proxy starts (systemd's LogsDirectory= creates it), or every access log line is dropped (counted as open_error)",
+                config.source.path.display(),
+                dir.display()
+            ),
+        }),
         Err(e) => problem(format!("directory {}: {e}", dir.display())),
     }
 }
@@ -160,20 +187,20 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_log_directory_is_a_problem_that_names_the_key() {
+    fn a_missing_log_directory_is_a_warning_that_names_the_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("no-such-dir").join("access.log");
-        let problem =
-            access_log_problem(&config_logging_to(&log.display().to_string())).expect("a problem");
+        let finding =
+            access_log_finding(&config_logging_to(&log.display().to_string())).expect("a finding");
+        assert!(!finding.fatal, "systemd may create it at start");
         assert!(
-            problem.starts_with("/etc/staticedge/test.toml: server.access_log = "),
-            "{problem}"
+            finding
+                .text
+                .starts_with("/etc/staticedge/test.toml: warning: server.access_log: directory "),
+            "{}",
+            finding.text
         );
-        assert!(problem.contains("no-such-dir"), "{problem}");
-        assert!(
-            problem.contains("stdout"),
-            "says what to write instead: {problem}"
-        );
+        assert!(finding.text.contains("no-such-dir"), "{}", finding.text);
     }
 
     #[test]
@@ -181,20 +208,31 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("access.log");
         assert_eq!(
-            access_log_problem(&config_logging_to(&log.display().to_string())),
+            access_log_finding(&config_logging_to(&log.display().to_string())),
             None
         );
-        assert_eq!(access_log_problem(&config_logging_to("stdout")), None);
-        assert_eq!(access_log_problem(&config_logging_to("off")), None);
+        assert_eq!(access_log_finding(&config_logging_to("stdout")), None);
+        assert_eq!(access_log_finding(&config_logging_to("off")), None);
     }
 
     #[test]
-    fn a_parent_that_is_a_file_is_a_problem() {
+    fn a_parent_that_is_a_file_is_a_problem_that_says_what_to_write() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("plain");
         std::fs::write(&file, "x").expect("write");
         let log = file.join("access.log");
-        let problem = access_log_problem(&config_logging_to(&log.display().to_string()));
-        assert!(problem.is_some_and(|p| p.to_lowercase().contains("not a directory")));
+        let finding =
+            access_log_finding(&config_logging_to(&log.display().to_string())).expect("a finding");
+        assert!(finding.fatal);
+        assert!(
+            finding.text.to_lowercase().contains("not a directory"),
+            "{}",
+            finding.text
+        );
+        assert!(
+            finding.text.contains("access_log = \"stdout\""),
+            "{}",
+            finding.text
+        );
     }
 }
