@@ -55,8 +55,8 @@ fn usr1() {
     }
 }
 
-/// Takes over USR1 and the [`IGNORED`] signals for the rest of the process's life,
-/// before anything starts (so none of them can kill a starting instance either).
+/// Takes over USR1, HUP and the [`IGNORED`] signals for the rest of the process's
+/// life, before anything starts (so none of them can kill a starting instance).
 /// They are handled on a thread of their own. Returns an error when a handler
 /// cannot be installed: the process then keeps the default actions.
 pub fn install() -> Result<(), String> {
@@ -71,6 +71,10 @@ pub fn install() -> Result<(), String> {
     };
     let (usr1_stream, ignored) = {
         let _entered = runtime.enter();
+        // SIGHUP is the control loop's once it runs; taken over now (the handler
+        // stays when this stream is dropped), one that arrives while the proxy
+        // starts (logrotate) is lost instead of fatal.
+        drop(listen(libc::SIGHUP, "SIGHUP")?);
         let usr1_stream = listen(libc::SIGUSR1, "SIGUSR1")?.0;
         let ignored = IGNORED
             .iter()
@@ -98,5 +102,27 @@ async fn handle(mut usr1_stream: Signal, ignored: Vec<(Signal, &'static str)>) {
     }
     while usr1_stream.recv().await.is_some() {
         usr1();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operator's list of ignored signals (the log line table) names every one.
+    #[test]
+    fn the_docs_name_every_ignored_signal() {
+        let docs = include_str!("../../../docs/observability.md");
+        let row = docs
+            .lines()
+            .find(|l| l.contains("`signal ignored:"))
+            .unwrap_or_default();
+        for (_, name) in IGNORED {
+            let short = name.trim_start_matches("SIG");
+            assert!(
+                row.contains(&format!(" {short},")) || row.contains(&format!(" {short} ")),
+                "docs/observability.md does not list {name} as ignored: {row}"
+            );
+        }
     }
 }
