@@ -5,7 +5,9 @@
 #
 #   packer build -var-file packer/agents.pkrvars.hcl ... packer/
 #
-# These placeholders fail the checksum on purpose until real values are recorded.
+# The digests below are placeholders that fail the checksum on purpose, and the
+# versions are examples of the format: record a version you checked and its digest
+# before the first Debian bake. (AL2023 bakes do not use this file.)
 ssm_agent_version        = "3.3.2299.0"
 ssm_agent_sha256         = "0000000000000000000000000000000000000000000000000000000000000000"
 cloudwatch_agent_version = "1.300057.1b1167"
