@@ -177,6 +177,13 @@ def test_reload_command_exit_code_is_the_reload_verdict(new_proxy, shared_app, s
     assert r.returncode == 1 and str(p.proc.pid) in r.stderr, (r.stdout, r.stderr)
     report.record("operator.reload_command", refused_reason=r.stderr.strip()[:200])
 
+    # a start that fails leaves no pid file behind
+    bad = workdir / "bad.toml"
+    bad.write_text('[server]\nthreads = "many"\n')
+    r = run_cli(staticedge_bin, "run", "--config", bad, "--pid-file", pid_file)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert not pid_file.exists(), "a failed start removes its pid file"
+
 
 # -- version and start-up errors --------------------------------------------------------
 

@@ -143,10 +143,16 @@ fn run(config: &Path, pid_file: Option<&Path>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    serve::run(config, Vec::new(), before_exit)
+    let code = serve::run(config, Vec::new(), before_exit.clone());
+    // Also when the start failed, which returns before any clean-up; a second
+    // removal finds nothing to remove.
+    if let Some(clean_up) = before_exit {
+        clean_up();
+    }
+    code
 }
 
-/// USR1 and the ignored signals (see `signals.rs`) before anything starts.
+/// USR1, HUP and the ignored signals (see `signals.rs`) before anything starts.
 fn take_over_signals() {
     if let Err(e) = signals::install() {
         tracing::warn!("{e}; USR1, USR2 and the other signals keep their default action");
