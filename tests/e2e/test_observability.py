@@ -53,11 +53,11 @@ TLS13 = ("TLSv1_3", "TLSv1.3")   # docs/observability.md says TLSv1_3
 # -- the proxy under test -------------------------------------------------------------
 
 @pytest.fixture
-def observed_proxy(ca, workdir, make_app, new_proxy):
-    """A builder per call (not started) for this module's proxy: a live app behind two
-    routes (CUSTOM_HOST, and its /status prefix) and a dead upstream (a loopback port where
-    nothing listens) behind DEAD_HOST, each tried once; the access log off unless set."""
-    app = make_app("blue")
+def observed_proxy(ca, workdir, shared_app, new_proxy):
+    """A builder per call (not started) for this module's proxy: the live app ("blue") behind
+    two routes (CUSTOM_HOST, and its /status prefix) and a dead upstream (a loopback port
+    where nothing listens) behind DEAD_HOST, each tried once; the access log off unless set."""
+    app = shared_app
     dead_ip = net.loopback_addr()
     dead_addr = f"{dead_ip}:{net.free_port(dead_ip)}"
     leaf = ca.issue(workdir, "obs", CERT_NAMES, serial=5005)
