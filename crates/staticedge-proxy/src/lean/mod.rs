@@ -112,7 +112,7 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
             } else {
                 refusal.closing()
             };
-            let written = stream.write_all(&refusal.to_http1(&id)).await.is_ok();
+            let written = write_all(stream, &refusal.to_http1(&id)).await;
             let record = Record::new(lean, &head, &id, started);
             record.finish_refused(&refusal, body_len);
             return next(written && !refusal.close, leftover);
@@ -131,6 +131,11 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
     )
     .await;
     next(keep, leftover)
+}
+
+/// Writes and flushes (TLS holds written bytes until flushed); false on failure.
+async fn write_all(stream: &mut Stream, bytes: &[u8]) -> bool {
+    stream.write_all(bytes).await.is_ok() && stream.flush().await.is_ok()
 }
 
 fn next(keep: bool, leftover: BytesMut) -> Next {
@@ -256,9 +261,7 @@ async fn forward(
                 format!("upstream failed: {}\n", failure.kind),
             )
             .closing();
-            let _ = stream
-                .write_all(&answer.to_http1(record.request.request_id))
-                .await;
+            write_all(stream, &answer.to_http1(record.request.request_id)).await;
             record.finish(Outcome {
                 status,
                 route,
