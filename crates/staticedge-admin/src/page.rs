@@ -25,7 +25,7 @@ fn text(v: &Value) -> String {
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:0 2em 2em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
-th{background:#f3f3f3}.bad{color:#b00;font-weight:bold}.ok{color:#070}\
+th{background:#f3f3f3}td:first-child{white-space:nowrap}.bad{color:#b00;font-weight:bold}.ok{color:#070}\
 .verdict{margin:0 -2em 1em;padding:.6em 2em;font-size:18px;font-weight:bold;color:#fff}\
 .verdict.ready{background:#0a7d2c}.verdict.unready{background:#b00020}\
 h1{font-size:22px;margin:.2em 0}.facts{color:#444}.charts{display:flex;flex-wrap:wrap;gap:1em}\
