@@ -164,7 +164,7 @@ fn support_services(
 ) -> Vec<Box<dyn ServiceWithDependents>> {
     let mut admin = Service::new(
         "staticedge admin".to_string(),
-        AdminApp::new(live.admin_view()),
+        AdminApp::new(live.admin_view()).with_access_log(live.access_log.clone()),
     );
     admin.add_tcp(&config.admin.listen.to_string());
     admin.threads = Some(1);

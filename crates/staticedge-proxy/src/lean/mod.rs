@@ -48,14 +48,6 @@ pub(crate) struct Lean<'a> {
 /// How long one read of a request body may take (pingora's per-read default).
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The header length and body length of the request at the start of `buf`, when
-/// the lean path can serve it.
-fn probe(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let head = parse(buf, &mut storage)?;
-    Some((head.len, head.content_length as usize))
-}
-
 /// Reads until `buf` holds `want` bytes; false when the client closed or stalled.
 async fn read_to(stream: &mut Stream, buf: &mut BytesMut, want: usize) -> bool {
     while buf.len() < want {
@@ -68,10 +60,55 @@ async fn read_to(stream: &mut Stream, buf: &mut BytesMut, want: usize) -> bool {
     true
 }
 
+/// The policy's view of a parsed request on this connection.
+fn facts<'a>(lean: &Lean<'_>, head: &'a Head<'a>) -> RequestFacts<'a> {
+    RequestFacts {
+        method: head.method,
+        host: head.host,
+        path: head.path,
+        client_ip: lean.conn.client_ip,
+        local: lean.conn.local,
+        tls: lean.conn.tls_version.is_some(),
+        content_length: head.header("content-length").map(|_| head.content_length),
+        request_id: head.header("x-request-id"),
+    }
+}
+
 /// Serves the request at the start of `buf` on the lean path, or hands it back.
+/// The policy decides on the header alone, so a refused request (a body over the
+/// limit, say) is answered before its body is read.
 pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMut) -> Next {
-    let Some((head_len, body_len)) = probe(&buf) else {
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let Some(head) = parse(&buf, &mut storage) else {
         return Next::SlowPath(buf);
+    };
+    let (head_len, body_len) = (head.len, head.content_length as usize);
+    let _in_flight = lean.in_flight.enter();
+    let started = Instant::now();
+    let request_facts = facts(lean, &head);
+    let id = request_id(request_facts.request_id);
+    let keep_alive = lean.state.keepalive(!head.close, lean.draining).is_some();
+    let admitted = match admit(lean.state, &request_facts) {
+        Ok(a) if !a.upstream.upstream().tls => a,
+        // A TLS upstream: pingora's connector handles it.
+        Ok(_) => return Next::SlowPath(buf),
+        Err(refusal) => {
+            // With the body still on its way, the connection cannot carry another
+            // request: close after the answer.
+            let whole = buf.len() >= head_len + body_len;
+            let refusal = if keep_alive && whole {
+                refusal
+            } else {
+                refusal.closing()
+            };
+            refusal.count();
+            let written = write_all(stream, &refusal.to_http1(&id)).await;
+            Record::new(lean, &head, &id, started).finish_refused(&refusal, 0);
+            if !written || refusal.close {
+                return Next::Close;
+            }
+            return Next::KeepAlive(buf.split_off(head_len + body_len));
+        }
     };
     if !read_to(stream, &mut buf, head_len + body_len).await {
         return Next::Close;
@@ -82,42 +119,7 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
     let Some(head) = parse(&buf, &mut storage) else {
         return Next::Close; // parsed a moment ago: unreachable in practice
     };
-    let _in_flight = lean.in_flight.enter();
-    let started = Instant::now();
-    let facts = RequestFacts {
-        method: head.method,
-        host: head.host,
-        path: head.path,
-        client_ip: lean.conn.client_ip,
-        local: lean.conn.local,
-        tls: lean.conn.tls_version.is_some(),
-        content_length: head.header("content-length").map(|_| body_len as u64),
-        request_id: head.header("x-request-id"),
-    };
-    let id = request_id(facts.request_id);
-    let keep_alive = lean.state.keepalive(!head.close, lean.draining).is_some();
-    let admitted = match admit(lean.state, &facts) {
-        Ok(a) if !a.upstream.upstream().tls => a,
-        Ok(_) => {
-            // A TLS upstream: pingora's connector handles it.
-            drop(head);
-            buf.unsplit(body);
-            buf.unsplit(leftover);
-            return Next::SlowPath(buf);
-        }
-        Err(refusal) => {
-            refusal.count();
-            let refusal = if keep_alive {
-                refusal
-            } else {
-                refusal.closing()
-            };
-            let written = write_all(stream, &refusal.to_http1(&id)).await;
-            let record = Record::new(lean, &head, &id, started);
-            record.finish_refused(&refusal, body_len);
-            return next(written && !refusal.close, leftover);
-        }
-    };
+    let request_facts = facts(lean, &head);
     let record = Record::new(lean, &head, &id, started);
     let keep = forward(
         lean,
@@ -125,7 +127,7 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
         &head,
         body.freeze(),
         &admitted,
-        &facts,
+        &request_facts,
         keep_alive,
         record,
     )
