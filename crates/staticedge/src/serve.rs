@@ -193,7 +193,7 @@ pub fn run(
     let (live, fresh) = match started {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("{e}");
+            crate::logging::startup_error(&e);
             return ExitCode::from(1);
         }
     };

@@ -268,7 +268,7 @@ async fn forward(
                 status,
                 route,
                 upstream: Some(summary(
-                    None,
+                    failure.addr,
                     0,
                     None,
                     (!failure.counted).then_some(failure.kind),

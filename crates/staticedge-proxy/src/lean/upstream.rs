@@ -25,6 +25,8 @@ pub(crate) struct Failure {
     pub message: String,
     /// Whether it was already counted (connect failures are, attempt by attempt).
     pub counted: bool,
+    /// The address of the last attempt, if one was made.
+    pub addr: Option<SocketAddr>,
 }
 
 /// A response header and the connection it came on (returned to the pool once
@@ -42,6 +44,7 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Sender, Failure>
         kind,
         message,
         counted: false,
+        addr: Some(addr),
     };
     let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(tcp)) => tcp,
@@ -81,6 +84,7 @@ pub(crate) async fn exchange(
                 kind: "connect",
                 message: format!("upstream {name}: no address left to try"),
                 counted: false,
+                addr: tried.last().copied(),
             });
         };
         tried.push(addr);
@@ -141,6 +145,7 @@ pub(crate) async fn exchange(
                         kind,
                         message: format!("upstream {addr}: {e}"),
                         counted: false,
+                        addr: Some(addr),
                     });
                 }
             },
@@ -152,6 +157,7 @@ pub(crate) async fn exchange(
                         settings.read_timeout
                     ),
                     counted: false,
+                    addr: Some(addr),
                 })
             }
         }
