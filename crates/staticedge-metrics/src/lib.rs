@@ -56,6 +56,9 @@ pub struct Metrics {
     /// `staticedge_proxy_protocol_rejected_total{reason}`: connections closed for a
     /// missing or malformed PROXY header.
     pub proxy_protocol_rejected: IntCounterVec,
+    /// `staticedge_request_path_requests_total{path}`: HTTP requests by the engine
+    /// that served them, so an operator sees how much traffic takes the slow path.
+    pub request_path: IntCounterVec,
 }
 
 /// Registers every metric. Long on purpose: it is the table of names, labels and
@@ -157,6 +160,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Connections closed before TLS for a PROXY v2 header that was missing (when required) or malformed.",
             &["reason"]
         )?,
+        request_path: register_int_counter_vec!(
+            "staticedge_request_path_requests_total",
+            "HTTP requests by the engine that served them: lean (staticedge's own HTTP/1 path) or pingora (pingora's proxy: HTTP/2, and HTTP/1 requests the lean path hands over or when request_path = \"pingora\").",
+            &["path"]
+        )?,
     };
     // Series whose label values are known in advance start at 0, so `absent()`
     // alerts and dashboards see them before the first event.
@@ -165,6 +173,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
     }
     for reason in ACCESS_LOG_DROP_REASONS {
         m.access_log_dropped.with_label_values(&[reason]);
+    }
+    for path in ["lean", "pingora"] {
+        m.request_path.with_label_values(&[path]);
     }
     Ok(m)
 }
@@ -249,7 +260,8 @@ mod tests {
         m.proxy_protocol_rejected
             .with_label_values(&["missing"])
             .inc();
-        19
+        m.request_path.with_label_values(&["lean"]).inc_by(0);
+        20
     }
 
     fn exported_names() -> Vec<String> {

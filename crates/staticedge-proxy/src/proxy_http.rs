@@ -330,5 +330,6 @@ impl ProxyHttp for EdgeProxy {
             error: e.map(|e| e.to_string()),
         };
         finish(&outcome, &self.access_log);
+        METRICS.request_path.with_label_values(&["pingora"]).inc();
     }
 }

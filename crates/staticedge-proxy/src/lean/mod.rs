@@ -19,6 +19,7 @@ use http::{HeaderName, HeaderValue, Request};
 use http_body_util::Full;
 use pingora::protocols::Stream;
 use request::{parse, Head, MAX_HEADERS};
+use staticedge_metrics::METRICS;
 use staticedge_policy::{
     admit, finish, gateway_status, request_id, round_ms, AccessLogger, Admitted, HeaderPlan,
     InFlight, Outcome, ProxyState, Refusal, RequestFacts, RequestSummary, UpstreamSummary,
@@ -171,6 +172,7 @@ impl<'a> Record<'a> {
     }
 
     fn finish(&self, outcome: Outcome<'_>) {
+        METRICS.request_path.with_label_values(&["lean"]).inc();
         let outcome = Outcome {
             request: self.request,
             tls: self.lean.conn.tls_summary(),
