@@ -115,11 +115,15 @@ impl Resolve for NameResolver {
             format!("{host}.")
         };
         let started = Instant::now();
+        // hickory's own text for these carries its whole query structure; an
+        // operator reading /readyz or `check --resolve` wants one plain sentence.
         let lookup = self.resolver.lookup_ip(fqdn.as_str()).await.map_err(|e| {
-            if e.is_no_records_found() || e.is_nx_domain() {
-                DnsError::NoRecords(e.to_string())
+            if e.is_nx_domain() {
+                DnsError::NoRecords(format!("{host}: the name does not exist (NXDOMAIN)"))
+            } else if e.is_no_records_found() {
+                DnsError::NoRecords(format!("{host}: no A or AAAA records"))
             } else {
-                DnsError::Failed(e.to_string())
+                DnsError::Failed(format!("{host}: {e}"))
             }
         })?;
         let mut addrs: Vec<SocketAddr> = lookup
