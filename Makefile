@@ -39,8 +39,10 @@ lint:
 unit: build
 	$(CARGO) test --workspace
 
+# Every suite on both request paths (docs/architecture.md, "Two request paths").
 e2e: build
-	STATICEDGE_BIN=$(CURDIR)/target/debug/staticedge $(VENV)/bin/pytest tests/e2e -ra
+	STATICEDGE_REQUEST_PATH=lean STATICEDGE_BIN=$(CURDIR)/target/debug/staticedge $(VENV)/bin/pytest tests/e2e -ra
+	STATICEDGE_REQUEST_PATH=pingora STATICEDGE_BIN=$(CURDIR)/target/debug/staticedge $(VENV)/bin/pytest tests/e2e -ra
 
 infra:
 	bash tests/infra/check.sh

@@ -176,7 +176,9 @@ def test_metrics_move_by_exactly_the_traffic_sent(observed_proxy, staticedge_bin
 
     # gauges and info
     version = version_of(staticedge_bin)
-    assert after.series("staticedge_build_info") == [({"version": version}, 1.0)]
+    [(labels, value)] = after.series("staticedge_build_info")
+    assert labels["version"] == version and value == 1.0, labels
+    assert set(labels) == {"version", "commit", "build_date", "target"}, labels
     assert after.value("staticedge_upstream_addresses", upstream="app") == 1
     assert after.value("staticedge_upstream_addresses", upstream="dead") == 1
     assert after.value("staticedge_dns_stale_seconds", upstream="app") == 0

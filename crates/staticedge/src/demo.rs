@@ -6,10 +6,12 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use pingora::services::listening::Service;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const DEMO_HOST: &str = "demo.staticedge.test";
 
@@ -119,13 +121,33 @@ address = "127.0.0.1:{upstream_port}"
     println!("  upstream  http://127.0.0.1:{upstream_port}/  (built-in demo app)");
     println!("  admin     http://127.0.0.1:{admin_port}/readyz  /status  /metrics");
     println!("  files     {}", dir.display());
-    println!("Try it (Ctrl-C stops everything):");
     let curl = format!(
         "curl --silent --show-error --cacert {ca} --resolve {DEMO_HOST}:{proxy_port}:127.0.0.1 https://{DEMO_HOST}:{proxy_port}/",
         ca = dir.join("ca.pem").display()
     );
-    println!("{curl}");
+    print_when_ready(curl.clone(), admin_port);
     Ok((curl, Box::new(upstream)))
+}
+
+/// Prints the curl line once the proxy answers ready, so that pasting it at once
+/// works: printed before, it raced the listeners' start.
+fn print_when_ready(curl: String, admin_port: u16) {
+    std::thread::spawn(move || {
+        let ready = || -> Option<bool> {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", admin_port)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+            s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
+            let mut answer = [0u8; 12];
+            s.read_exact(&mut answer).ok()?;
+            Some(answer.ends_with(b"200"))
+        };
+        let started = Instant::now();
+        while ready() != Some(true) && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!("Try it (Ctrl-C stops everything):");
+        println!("{curl}");
+    });
 }
 
 /// Runs the demo until Ctrl-C.

@@ -33,6 +33,10 @@ from .promscrape import Scrape
 from .rawtls import RawTls, parse_response
 
 TEST_SERVER_DEFAULTS = {"threads": 1, "grace_period": "0s", "drain_timeout": "2s", "access_log": "off"}
+# `make test` runs the suites once per request path (docs/architecture.md): the
+# engine every proxy of a run uses, unless a test sets its own.
+if os.environ.get("STATICEDGE_REQUEST_PATH"):
+    TEST_SERVER_DEFAULTS["request_path"] = os.environ["STATICEDGE_REQUEST_PATH"]
 
 
 def _addr(s: str) -> tuple[str, int]:
