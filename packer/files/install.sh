@@ -21,6 +21,8 @@
 #   /etc/logrotate.d/staticedge                     for a file access log
 #   /usr/lib/sysusers.d/staticedge.conf             the `staticedge` system user
 #   /usr/lib/tmpfiles.d/staticedge.conf             modes/owners of /etc/staticedge
+#                                                   and /var/log/staticedge
+#   /var/log/staticedge/                            the access log's directory
 # Only when ROOT is "/": creates the user now, sets owners, and with --os-packages
 # installs what the boot path needs from the distribution (AWS CLI, logrotate, curl,
 # SSM agent, CloudWatch agent) and smoke-tests the binary on this host. Elsewhere users
@@ -137,6 +139,7 @@ install -D -m 0644 "$here/staticedge.tmpfiles" "$r/usr/lib/tmpfiles.d/staticedge
 install -D -m 0644 "$config" "$r/usr/local/share/doc/staticedge/staticedge.example.toml"
 install -d -m 0750 "$r/etc/staticedge" "$r/etc/staticedge/tls"
 install -m 0640 "$config" "$r/etc/staticedge/staticedge.toml"
+install -d -m 0750 "$r/var/log/staticedge"
 
 if [ "$live" = 1 ]; then
   if ! getent passwd staticedge >/dev/null; then
@@ -148,6 +151,8 @@ if [ "$live" = 1 ]; then
     fi
   fi
   chown root:staticedge /etc/staticedge /etc/staticedge/tls /etc/staticedge/staticedge.toml
+  # Writable by the proxy before its first start, so `staticedge check` can say so.
+  chown staticedge:staticedge /var/log/staticedge
   # The binary must run here, on the image's own OS and CPU, before it is baked.
   /usr/local/libexec/staticedge/smoke-test /usr/local/bin/staticedge "$config"
 else

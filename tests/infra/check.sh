@@ -159,6 +159,7 @@ install_scratch() {
   expect_mode /etc/staticedge 750
   expect_mode /etc/staticedge/tls 750
   expect_mode /etc/staticedge/staticedge.toml 640
+  expect_mode /var/log/staticedge 750
   cmp "$example_config" "$root/etc/staticedge/staticedge.toml"
   cmp "$example_config" "$root/usr/local/share/doc/staticedge/staticedge.example.toml"
   [ "$(readlink "$root/etc/systemd/system/multi-user.target.wants/staticedge.service")" = /etc/systemd/system/staticedge.service ]
@@ -187,6 +188,10 @@ sysusers_tmpfiles() {
   systemd-tmpfiles --root="$root" --create
   [ "$(stat -c '%u:%g %a' "$root/etc/staticedge")" = "0:$gid 750" ]
   [ "$(stat -c '%u:%g %a' "$root/etc/staticedge/staticedge.toml")" = "0:$gid 640" ]
+  # The access log's directory belongs to the proxy before its first start.
+  local uid
+  uid=$(awk -F: '$1 == "staticedge" { print $3 }' "$root/etc/passwd")
+  [ "$(stat -c '%u:%g %a' "$root/var/log/staticedge")" = "$uid:$gid 750" ]
 }
 
 check "install.sh into a scratch root" install_scratch
@@ -198,11 +203,10 @@ fi
 
 # --- systemd units ------------------------------------------------------------------------
 # verify needs the stock units (sysinit.target, network-online.target, ...) and every
-# Exec*= binary to exist and be executable under --root.
+# Exec*= binary to exist and be executable under --root (install.sh put them there).
 verify_root() {
-  mkdir -p "$root/usr/lib/systemd/system" "$root/bin"
+  mkdir -p "$root/usr/lib/systemd/system"
   cp -a /lib/systemd/system/. "$root/usr/lib/systemd/system/"
-  cp "$work/bin/staticedge" "$root/bin/kill"
 }
 
 units_verify() {
@@ -227,8 +231,10 @@ units_security() {
 unit_contract() {
   local u=packer/files/staticedge.service
   grep -qx 'ExecStart=/usr/local/bin/staticedge run --config /etc/staticedge/staticedge.toml' "$u"
+  # A refused reload must fail `systemctl reload`: the verdict, not a bare kill -HUP.
   # shellcheck disable=SC2016  # $MAINPID is systemd's, literally in the unit
-  grep -qxF 'ExecReload=/bin/kill -HUP $MAINPID' "$u"
+  grep -qxF 'ExecReload=/usr/local/bin/staticedge reload --config /etc/staticedge/staticedge.toml --pid $MAINPID' "$u"
+  grep -qx 'Environment=STATICEDGE_LOG_FORMAT=json' "$u"
   grep -qx 'KillSignal=SIGTERM' "$u"
   grep -qx 'User=staticedge' "$u"
   grep -qx 'Restart=on-failure' "$u"
@@ -282,7 +288,8 @@ check "smoke-test of the real binary (--version, check of the example)" smoke_te
 
 # --- logrotate ------------------------------------------------------------------------------
 # The real config with the user and directory swapped for this machine's: a forced
-# rotation must rotate and call `systemctl reload staticedge.service` (stubbed).
+# rotation must rotate and send SIGUSR1 to the proxy's main process through
+# `systemctl kill` (stubbed), never a reload.
 logrotate_run() {
   local d=$work/logrotate me grp
   me=$(id -un); grp=$(id -gn)
@@ -295,9 +302,10 @@ logrotate_run() {
   PATH="$d/bin:$PATH" logrotate -v -f -s "$d/state" "$d/conf"
   [ -s "$d/log/access.log.1" ]
   [ "$(stat -c %a "$d/log/access.log")" = 640 ]
-  grep -qx 'reload staticedge.service' "$d/systemctl.calls"
+  grep -qx 'kill --kill-whom=main --signal=USR1 staticedge.service' "$d/systemctl.calls"
+  if grep -q reload "$d/systemctl.calls"; then echo "logrotate reloads the proxy"; return 1; fi
 }
-check "logrotate config rotates and reloads staticedge" logrotate_run
+check "logrotate config rotates and sends SIGUSR1 (reopen, no reload)" logrotate_run
 
 # --- fetch-config, offline ---------------------------------------------------------------
 # The boot script against a scratch /etc/staticedge with a stub `aws` that serves a
@@ -320,7 +328,12 @@ case "\$1 \$2" in
   *) exit 1 ;;
 esac
 EOF
-  printf '#!/bin/sh\necho "$*" >> %s/systemctl.calls\n' "$d" > "$d/bin/systemctl"
+  # `systemctl reload` exits $STUB_RELOAD_RC (0 unless a case sets it): the proxy's verdict.
+  cat > "$d/bin/systemctl" <<EOF
+#!/bin/sh
+echo "\$*" >> "$d/systemctl.calls"
+[ "\$1" != reload ] || exit "\${STUB_RELOAD_RC:-0}"
+EOF
   chmod +x "$d/bin/aws" "$d/bin/systemctl"
   cat > "$etc/bootstrap.env" <<'EOF'
 STATICEDGE_REGION=us-east-1
@@ -364,6 +377,17 @@ EOF
   grep -q '"20s"' "$etc/staticedge.toml"
   grep -qx 'reload staticedge.service' "$d/systemctl.calls"
 
+  echo "== rotation the proxy refuses (systemctl reload fails): exit 1, said plainly"
+  local out
+  printf '[server]\nthreads = 9\n' > "$d/aws/config"
+  if out=$(STUB_RELOAD_RC=1 bash "$fc" --reload 2>&1); then
+    printf '%s\n' "$out"; echo "a refused reload reported success"; return 1
+  fi
+  printf '%s\n' "$out"
+  grep -q 'refused; the previous configuration keeps serving' <<<"$out"
+  if grep -q 'staticedge reloaded' <<<"$out"; then echo "said reloaded after a refusal"; return 1; fi
+  [ "$(grep -c '^reload staticedge.service$' "$d/systemctl.calls")" = 2 ]
+
   echo "== a secret without a private key is refused"
   cp "$d/cert.pem" "$d/aws/bundle"
   if timeout 20 bash "$fc" >/dev/null 2>&1; then echo "bundle without key accepted"; return 1; fi
@@ -398,6 +422,7 @@ check "HCL parse of every .tf/.hcl + static fleet assertions (hcl2)" hcl_static
 # outputs.tf; a change to either without regenerating fails here.
 module_docs() { "$venv/bin/python" tests/infra/module_docs.py terraform/modules/fleet; }
 check "terraform/modules/fleet/README.md tables match the code" module_docs
+
 
 changelog_version() {
   local v
