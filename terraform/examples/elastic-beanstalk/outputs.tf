@@ -3,6 +3,11 @@ output "static_ips" {
   value       = module.fleet.static_ips
 }
 
+output "eip_allocation_ids" {
+  description = "Allocation ids of the static IPs by Availability Zone: to take the addresses over from the module (docs/deploy.md, step 5), pass them back as eip_allocation_ids."
+  value       = module.fleet.eip_allocation_ids
+}
+
 output "nlb_dns_name" {
   description = "DNS name of the NLB (a CNAME target that resolves to the static IPs)."
   value       = module.fleet.nlb_dns_name
