@@ -423,6 +423,53 @@ check "HCL parse of every .tf/.hcl + static fleet assertions (hcl2)" hcl_static
 module_docs() { "$venv/bin/python" tests/infra/module_docs.py terraform/modules/fleet; }
 check "terraform/modules/fleet/README.md tables match the code" module_docs
 
+# --- Docs in step with the code ------------------------------------------------------------
+# tests/infra/docs_check.py on the tree, then on a copy with one thing broken, which it
+# must refuse (so a check that cannot fail does not pass for ever).
+docs_copy() { # DIR: the files docs_check.py reads
+  mkdir -p "$1/terraform/examples" "$1/crates/staticedge"
+  cp -r docs Makefile "$1/"
+  cp -r terraform/examples/elastic-beanstalk "$1/terraform/examples/"
+  cp -r crates/staticedge/src "$1/crates/staticedge/"
+}
+docs_refuses() { # CHECK DIR WHAT
+  if "$venv/bin/python" tests/infra/docs_check.py "$1" "$2"; then
+    echo "docs_check.py $1 accepted $3"; return 1
+  fi
+}
+# shellcheck disable=SC2016  # Markdown's backticks, literally
+docs_outputs() {
+  "$venv/bin/python" tests/infra/docs_check.py outputs "$repo"
+  local d=$work/docs-outputs
+  docs_copy "$d"
+  printf '\nRun `terraform -chdir=x output -raw no_such_output`.\n' >> "$d/docs/deploy.md"
+  docs_refuses outputs "$d" "an output the example does not have"
+}
+# shellcheck disable=SC2016  # Markdown's backticks, literally
+docs_signals() {
+  "$venv/bin/python" tests/infra/docs_check.py signals "$repo"
+  local d=$work/docs-signals
+  docs_copy "$d"
+  sed -i '/^| `SIGQUIT` |/d' "$d/docs/operations.md"
+  docs_refuses signals "$d" "a table without SIGQUIT"
+  docs_copy "$d"
+  sed -i 's/^| `SIGUSR2`, /| `SIGUSR2`, `SIGCHLD`, /' "$d/docs/operations.md"
+  docs_refuses signals "$d" "a table naming a signal the code does not handle"
+  docs_copy "$d"
+  sed -i 's/(libc::SIGPWR, "SIGPWR"),/(libc::SIGPWR, "SIGPWR"),\n    (libc::SIGURG, "SIGURG"),/' \
+    "$d/crates/staticedge/src/signals.rs"
+  docs_refuses signals "$d" "code ignoring a signal the table does not name"
+}
+docs_build_packages() {
+  "$venv/bin/python" tests/infra/docs_check.py builddeps "$repo"
+  local d=$work/docs-builddeps
+  docs_copy "$d"
+  sed -i 's/^BUILD_DEBS := /BUILD_DEBS := libssl-dev /' "$d/Makefile"
+  docs_refuses builddeps "$d" "a Makefile package step 0 does not name"
+}
+check "docs: every \`terraform output NAME\` is an output of the example" docs_outputs
+check "docs/operations.md: the signals table names what the code handles and ignores" docs_signals
+check "docs/deploy.md: step 0 names the Makefile's build packages" docs_build_packages
 
 changelog_version() {
   local v
