@@ -157,9 +157,9 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RequestPath {
     /// Common requests on staticedge's own lean path, the rest on pingora's.
+    #[default]
     Lean,
     /// Every request through pingora's `HttpProxy`.
-    #[default]
     Pingora,
 }
 
