@@ -15,89 +15,19 @@ from __future__ import annotations
 
 import html
 import re
-import secrets
-import shutil
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness import chromium, httpc, net, png, report
-from harness.paths import ARTIFACTS, CUSTOM_HOST, EB_HOST
+from harness.imds import Imds
+from harness.paths import CUSTOM_HOST, EB_HOST
 
 pytestmark = pytest.mark.observability
 
 INSTANCE_ID = "i-0feedc0ffee123456"
 ZONE = "eu-west-1b"
-
-
-class ImdsWithZone:
-    """A loopback IMDSv2 stand-in answering instance-id and placement/availability-zone
-    (only with a token from PUT /latest/api/token), recording what it was asked."""
-
-    def __init__(self, ip: str):
-        self.ip, self.port = ip, net.free_port(ip)
-        self.tokens: set[str] = set()
-        self.asked: list[str] = []
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.ip}:{self.port}"
-
-    def start(self) -> "ImdsWithZone":
-        imds = self
-        answers = {"/latest/meta-data/instance-id": INSTANCE_ID,
-                   "/latest/meta-data/placement/availability-zone": ZONE}
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, code: int, body: str = "") -> None:
-                data = body.encode()
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_PUT(self):
-                imds.asked.append(f"PUT {self.path}")
-                if self.path != "/latest/api/token" or not self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-                    return self._send(400)
-                token = secrets.token_hex(16)
-                imds.tokens.add(token)
-                self._send(200, token)
-
-            def do_GET(self):
-                with_token = self.headers.get("X-aws-ec2-metadata-token") in imds.tokens
-                imds.asked.append(f"GET {self.path}{'' if with_token else ' (no token)'}")
-                if not with_token:
-                    return self._send(401)
-                if self.path in answers:
-                    return self._send(200, answers[self.path])
-                self._send(404)
-
-        self._server = ThreadingHTTPServer((self.ip, self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="imds-zone").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-
-@pytest.fixture(scope="module")
-def chromium_exe():
-    try:
-        return chromium.ensure()
-    except Exception as e:  # noqa: BLE001
-        pytest.fail(f"headless Chromium unavailable (Debian package `chromium`): {e}", pytrace=False)
 
 
 # -- looking at the page -------------------------------------------------------------------
@@ -107,22 +37,6 @@ def page_url(p) -> str:
     return f"http://{ip}:{port}/"
 
 
-def screenshot(chromium_exe, p, workdir: Path, name: str) -> Path:
-    """A 1200x900 screenshot of the page, kept in tests/artifacts and the test's workdir."""
-    shot = ARTIFACTS / f"{name}.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    shot.unlink(missing_ok=True)
-    res = chromium.run(chromium_exe, page_url(p), workdir, f"--screenshot={shot}", "--window-size=1200,900",
-                       timeout=90)
-    assert not res.timed_out, f"chromium --screenshot did not finish in 90 s\n{res.stderr[-2000:]}"
-    assert res.rc == 0 and shot.is_file(), f"rc={res.rc}\n{res.stderr[-2000:]}"
-    info = png.inspect(shot)
-    print(f"\nscreenshot {shot}: {info}, chromium {res.seconds}s")
-    assert shot.stat().st_size > 10_000 and info["colours"] >= 16, f"the screenshot looks blank: {info}"
-    shutil.copy(shot, workdir / shot.name)
-    return shot
-
-
 def banner_colour(shot: Path) -> tuple[int, int, int]:
     """The colour at the top left of the page, inside the verdict's bar."""
     _w, _h, bpp, rows = png.decode(shot)
@@ -130,12 +44,11 @@ def banner_colour(shot: Path) -> tuple[int, int, int]:
     return px[0], px[1], px[2]
 
 
-def rendered(chromium_exe, p, workdir: Path, name: str) -> str:
-    """The DOM Chromium rendered (what a person sees, after parsing)."""
-    res = chromium.run(chromium_exe, page_url(p), workdir, "--dump-dom", timeout=90)
-    assert not res.timed_out and res.rc == 0, f"rc={res.rc} timed_out={res.timed_out}\n{res.stderr[-2000:]}"
-    (workdir / f"{name}.html").write_text(res.stdout)
-    return res.stdout
+def rendered(p, workdir: Path, name: str) -> str:
+    """The DOM Chromium rendered (what a person sees, after parsing), kept as <name>.html."""
+    dom = chromium.dom(page_url(p), workdir)
+    (workdir / f"{name}.html").write_text(dom)
+    return dom
 
 
 def visible_lines(dom: str) -> list[str]:
@@ -154,6 +67,27 @@ def assert_self_contained(p) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", raw.text, re.I), "no external assets"
 
 
+@dataclass
+class PageView:
+    """The page as a person sees it: the screenshot, the verdict bar's colour, the DOM and
+    its visible lines."""
+    shot: Path
+    banner: tuple[int, int, int]
+    dom: str
+    lines: list[str]
+
+
+def look_at(p, workdir: Path, name: str) -> PageView:
+    """Checks the raw page is self-contained, then screenshots and renders it (kept as
+    tests/artifacts/<name>.png and <name>.html in the test's directory)."""
+    assert_self_contained(p)
+    shot = chromium.screenshot(page_url(p), workdir, name).path
+    dom = rendered(p, workdir, name)
+    lines = visible_lines(dom)
+    print("page:", "\n  ".join(lines[:8]))
+    return PageView(shot, banner_colour(shot), dom, lines)
+
+
 # -- ready ---------------------------------------------------------------------------------
 
 def send_traffic(p) -> dict[int, int]:
@@ -166,9 +100,10 @@ def send_traffic(p) -> dict[int, int]:
 
 
 @pytest.mark.timeout(900)   # the first use may install chromium
-def test_ready_page_names_the_instance_and_draws_the_traffic(chromium_exe, new_proxy, shared_app, shared_dns,
-                                                             stack, workdir, monkeypatch):
-    imds = stack.add(ImdsWithZone(net.loopback_addr()).start())
+def test_ready_page_names_the_instance_and_draws_the_traffic(new_proxy, shared_app, shared_dns, stack, workdir,
+                                                             monkeypatch):
+    imds = stack.add(Imds(net.loopback_addr(), {"instance-id": INSTANCE_ID,
+                                                "placement/availability-zone": ZONE}).start())
     monkeypatch.setenv("STATICEDGE_IMDS_URL", imds.url)
     p = (new_proxy()
          .upstream("eb", f"{EB_HOST}:{shared_app.port}", dns={"nameservers": [shared_dns.nameserver]})
@@ -182,7 +117,7 @@ def test_ready_page_names_the_instance_and_draws_the_traffic(chromium_exe, new_p
                        what="/status names the instance and has the last minute's figures")
     assert s["ready"] is True and s["reasons"] == [], s
     assert s["instance"] == {"id": INSTANCE_ID, "availability_zone": ZONE}, s["instance"]
-    assert imds.asked[0] == "PUT /latest/api/token" and not any("no token" in a for a in imds.asked), imds.asked
+    assert imds.asked[0] == "PUT /latest/api/token" and imds.unauthorized == 0, imds.asked
     minute = s["figures"]["last_minute"]
     assert minute["requests_per_second"] > 0 and minute["4xx_per_second"] > 0 and minute["5xx_per_second"] > 0, minute
     assert minute["upstream_p50_ms"] is not None and minute["upstream_p99_ms"] >= minute["upstream_p50_ms"], minute
@@ -200,13 +135,10 @@ def test_ready_page_names_the_instance_and_draws_the_traffic(chromium_exe, new_p
     history = net.wait_until(lambda: busy_intervals(2), 15, interval=0.5, what="two intervals with traffic")
     print("history:", history)
 
-    assert_self_contained(p)
-    shot = screenshot(chromium_exe, p, workdir, "status-page-ready")
-    r, g, b = banner_colour(shot)
+    page = look_at(p, workdir, "status-page-ready")
+    r, g, b = page.banner
     assert g > 100 and g > r + 40 and g > b + 40, f"the verdict bar should be green, got {(r, g, b)}"
-    dom = rendered(chromium_exe, p, workdir, "status-page-ready")
-    lines = visible_lines(dom)
-    print("page:", "\n  ".join(lines[:8]))
+    dom, lines = page.dom, page.lines
     assert lines[0] == "READY: serving traffic", lines[:3]
     assert f"instance {INSTANCE_ID} · zone {ZONE}" in lines[2], lines[:4]
     assert any(l.startswith("last minute: ") and "requests/s" in l for l in lines), lines
@@ -216,14 +148,13 @@ def test_ready_page_names_the_instance_and_draws_the_traffic(chromium_exe, new_p
     assert "no data yet" not in dom
     # the Routes row: hosts, path prefix, upstream, Host sent (the EB name, not "upstream")
     assert f"{CUSTOM_HOST} / eb {EB_HOST}" in lines, [l for l in lines if l.startswith(CUSTOM_HOST)]
-    report.record("status_page_ready", screenshot=str(shot), banner=[r, g, b], history_points=len(history))
+    report.record("status_page_ready", screenshot=str(page.shot), banner=[r, g, b], history_points=len(history))
 
 
 # -- not ready -----------------------------------------------------------------------------
 
 @pytest.mark.timeout(900)
-def test_unready_page_says_why_in_red_on_its_first_line(chromium_exe, new_proxy, shared_app, shared_dns,
-                                                        workdir, monkeypatch):
+def test_unready_page_says_why_in_red_on_its_first_line(new_proxy, shared_app, shared_dns, workdir, monkeypatch):
     monkeypatch.setenv("STATICEDGE_IMDS_URL", "off")
     p = (new_proxy()
          .upstream("eb", f"{EB_HOST}:{shared_app.port}", dns={"nameservers": [shared_dns.nameserver]},
@@ -249,25 +180,22 @@ def test_unready_page_says_why_in_red_on_its_first_line(chromium_exe, new_proxy,
     assert s["instance"] is None, "no metadata service: no identity"
     assert {r["upstream"]: r["host_sent"] for r in s["routes"]} == {"eb": EB_HOST, "missing": "client's Host"}
 
-    assert_self_contained(p)
-    shot = screenshot(chromium_exe, p, workdir, "status-page-unready")
-    r, g, b = banner_colour(shot)
+    page = look_at(p, workdir, "status-page-unready")
+    r, g, b = page.banner
     assert r > 150 and r > g + 80 and r > b + 60, f"the verdict bar should be red, got {(r, g, b)}"
-    dom = rendered(chromium_exe, p, workdir, "status-page-unready")
-    lines = visible_lines(dom)
-    print("page:", "\n  ".join(lines[:6]))
+    lines = page.lines
     assert lines[0] == "NOT READY: " + "; ".join(reasons), lines[:2]
     assert not any(l.startswith("instance ") or " zone " in l for l in lines[:4]), lines[:4]
     probe_rows = [l for l in lines if l.startswith(f"eb {EB_HOST}:")]
     assert probe_rows and "not passed (last: status 500" in probe_rows[0], ("the probe's state", probe_rows)
-    report.record("status_page_unready", screenshot=str(shot), banner=[r, g, b], reasons=reasons)
+    report.record("status_page_unready", screenshot=str(page.shot), banner=[r, g, b], reasons=reasons)
 
 
 # -- the access log's last failure ------------------------------------------------------------
 
 @pytest.mark.pending_lead   # needs the binary to hand its access log to the admin port
 @pytest.mark.timeout(900)
-def test_a_failing_access_log_is_on_the_page(chromium_exe, new_proxy, shared_app, shared_dns, workdir, monkeypatch):
+def test_a_failing_access_log_is_on_the_page(new_proxy, shared_app, shared_dns, workdir, monkeypatch):
     """/dev/full opens and refuses every write: the lines are lost, and /status and the page say
     when and why."""
     monkeypatch.setenv("STATICEDGE_IMDS_URL", "off")
@@ -281,6 +209,6 @@ def test_a_failing_access_log_is_on_the_page(chromium_exe, new_proxy, shared_app
     log = net.wait_until(lambda: p.status()["access_log"]["last_error"] and p.status()["access_log"], 5,
                          what="/status has the access log's last failure")
     assert log["last_error"].startswith("write_error") and log["last_error_at"], log
-    lines = visible_lines(rendered(chromium_exe, p, workdir, "status-page-access-log"))
+    lines = visible_lines(rendered(p, workdir, "status-page-access-log"))
     assert lines[0] == "READY: serving traffic", "a lost log line is not a reason to take the instance out"
     assert any(l.startswith("access log: last line lost at ") and "write_error" in l for l in lines[:6]), lines[:6]

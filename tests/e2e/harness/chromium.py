@@ -1,11 +1,13 @@
 """Headless Chromium (Debian's `chromium` package) for looking at the admin status page.
 
-    exe = chromium.ensure()                                   # installs it when missing
-    res = chromium.run(exe, url, workdir, "--dump-dom")       # res.rc, res.stdout, res.seconds
-    chromium.run(exe, url, workdir, f"--screenshot={png}", "--window-size=1200,900")
+    shot = chromium.screenshot(url, workdir, "status-page")   # a checked, non-blank PNG
+    html = chromium.dom(url, workdir)                         # the DOM after parsing
+    res = chromium.run(url, workdir, "--dump-dom")            # res.rc, res.stdout, res.seconds
 
-Every run is bounded (`timeout`) and stopped by pid with every descendant it started
-(procs.Managed), and gets its own throw-away profile directory.
+The first run installs the package when it is missing (`ensure()`; tests that look at
+the page allow for that in their timeout). Every run is bounded (`timeout`) and stopped
+by pid with every descendant it started (procs.Managed), and gets its own throw-away
+profile directory.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paths import REPO
+from . import png
+from .paths import ARTIFACTS, REPO
 from .procs import Managed
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,7 +43,7 @@ def ensure(timeout: float = 600.0) -> str:
             return exe
         last = f"rc={p.returncode}\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}"
         time.sleep(10)
-    raise RuntimeError(f"could not install Debian's chromium: {last}")
+    raise RuntimeError(f"headless Chromium unavailable: could not install Debian's chromium: {last}")
 
 
 @dataclass
@@ -55,7 +58,9 @@ class Result:
 _runs = [0]
 
 
-def run(exe: str, url: str, workdir: Path, *args: str, timeout: float = 60.0) -> Result:
+def run(url: str, workdir: Path, *args: str, timeout: float = 60.0) -> Result:
+    """One headless Chromium run on `url` with `args`, stopped after `timeout` seconds."""
+    exe = ensure()
     _runs[0] += 1
     name = f"chromium-{_runs[0]}"
     profile = Path(workdir) / f"{name}-profile"
@@ -77,3 +82,40 @@ def run(exe: str, url: str, workdir: Path, *args: str, timeout: float = 60.0) ->
         shutil.rmtree(profile, ignore_errors=True)
     return Result(None if timed_out else m.returncode, m.stdout(), m.stderr(),
                   round(time.monotonic() - t0, 2), timed_out)
+
+
+@dataclass
+class Shot:
+    """A checked screenshot: where it is kept, png.inspect's figures, how long Chromium took."""
+    path: Path
+    info: dict
+    seconds: float
+
+
+def screenshot(url: str, workdir: Path, name: str, width: int = 1200, height: int = 900,
+               timeout: float = 90.0) -> Shot:
+    """A screenshot of `url`, kept as tests/artifacts/<name>.png and in `workdir`. Fails the
+    test (AssertionError) when Chromium does not finish, or the PNG is not `width` x
+    `height` or looks blank (under 10 kB, under 16 colours, or 1% or less off the
+    background)."""
+    path = ARTIFACTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    res = run(url, workdir, f"--screenshot={path}", f"--window-size={width},{height}", timeout=timeout)
+    assert not res.timed_out, f"chromium --screenshot did not finish in {timeout:g} s\n{res.stderr[-2000:]}"
+    assert res.rc == 0 and path.is_file(), f"rc={res.rc}\n{res.stderr[-2000:]}"
+    info = png.inspect(path)
+    print(f"\nscreenshot {path}: {path.stat().st_size} bytes, {info}, chromium {res.seconds}s")
+    assert (info["width"], info["height"]) == (width, height), info
+    assert path.stat().st_size > 10_000 and info["colours"] >= 16 and info["non_background"] > 0.01, \
+        f"the screenshot looks blank: {info}"
+    shutil.copy(path, Path(workdir) / path.name)
+    return Shot(path, info, res.seconds)
+
+
+def dom(url: str, workdir: Path, timeout: float = 90.0) -> str:
+    """The DOM Chromium rendered from `url` (what a person sees, after parsing); fails the
+    test (AssertionError) when Chromium does not finish or exits non-zero."""
+    res = run(url, workdir, "--dump-dom", timeout=timeout)
+    assert not res.timed_out and res.rc == 0, f"rc={res.rc} timed_out={res.timed_out}\n{res.stderr[-2000:]}"
+    return res.stdout
