@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -161,30 +162,37 @@ def test_scale_in_drains_before_the_hook_completes(make_app, new_proxy, make_hap
 
 # -- the launch gate and liveness, the other two jobs of lifecycle-watch -----------------
 
+def no_proxy():
+    """A proxy that never started, as LifecycleWatch sees it: an admin address nobody
+    listens on and a process id nothing runs under."""
+    ip = net.loopback_addr()
+    return SimpleNamespace(admin=(ip, net.free_port(ip)), proc=SimpleNamespace(pid=999999))
+
+
+def launch_hook_result(aws: AwsRecorder) -> str:
+    """The arguments of the launch hook's completion, once lifecycle-watch has sent it."""
+    done = wait_for(lambda: aws.hook_completions(LAUNCH_HOOK), 10, "launch hook completion")
+    return done[0][1]
+
+
 def test_launch_gate_abandons_when_the_proxy_failed(stack, workdir):
     """No proxy answers and the failure check says the service failed: ABANDON at once."""
     imds = stack.add(Imds(net.loopback_addr()).start())
     aws = AwsRecorder(workdir)
-    ip = net.loopback_addr()
-    dead = type("Dead", (), {"admin": (ip, net.free_port(ip)), "proc": type("P", (), {"pid": 999999})()})()
-    watch = LifecycleWatch(workdir, dead, imds, aws)
+    watch = LifecycleWatch(workdir, no_proxy(), imds, aws)
     watch.env["STATICEDGE_FAILED_COMMAND"] = "true"
     stack.add(watch.start())
-    done = wait_for(lambda: aws.hook_completions(LAUNCH_HOOK), 10, "launch hook completion")
-    assert "--lifecycle-action-result ABANDON" in done[0][1], done
+    assert "--lifecycle-action-result ABANDON" in launch_hook_result(aws), aws.calls()
 
 
 def test_launch_gate_abandons_after_its_deadline(stack, workdir):
     imds = stack.add(Imds(net.loopback_addr()).start())
     aws = AwsRecorder(workdir)
-    ip = net.loopback_addr()
-    dead = type("Dead", (), {"admin": (ip, net.free_port(ip)), "proc": type("P", (), {"pid": 999999})()})()
     t0 = time.monotonic()
-    stack.add(LifecycleWatch(workdir, dead, imds, aws, ready_timeout=2).start())
+    stack.add(LifecycleWatch(workdir, no_proxy(), imds, aws, ready_timeout=2).start())
     time.sleep(0.8)
     assert aws.hook_completions(LAUNCH_HOOK) == [], "abandoned at once although nothing failed"
-    done = wait_for(lambda: aws.hook_completions(LAUNCH_HOOK), 10, "launch hook completion")
-    assert "--lifecycle-action-result ABANDON" in done[0][1], done
+    assert "--lifecycle-action-result ABANDON" in launch_hook_result(aws), aws.calls()
     # The watcher counts whole seconds (date +%s): up to 1 s early.
     assert time.monotonic() - t0 >= 1, "abandoned before the ready timeout"
 
