@@ -27,6 +27,8 @@ use staticedge_policy::{
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub use request::{lean_head, pingora_head, LeanHead};
+
 /// What the front's keep-alive loop does after the lean path had a request.
 pub(crate) enum Next {
     /// Answered; the bytes already read past this request start the next one.
@@ -201,7 +203,7 @@ fn upstream_request(head: &Head<'_>, plan: &HeaderPlan<'_>, body: Bytes) -> Requ
     let hop = head.hop_by_hop();
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = http::Method::from_bytes(head.method.as_bytes()).unwrap_or_default();
-    *request.uri_mut() = head.path.parse().unwrap_or_default();
+    *request.uri_mut() = head.uri.clone();
     let headers = request.headers_mut();
     headers.reserve(head.headers.len() + 6);
     for h in head.headers {

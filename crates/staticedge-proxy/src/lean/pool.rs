@@ -60,11 +60,4 @@ impl Pool {
             });
         }
     }
-
-    /// Idle connections held now, for tests.
-    #[cfg(test)]
-    pub fn idle_count(&self, addr: SocketAddr) -> usize {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.get(&addr).map_or(0, Vec::len)
-    }
 }

@@ -16,6 +16,8 @@ pub(crate) struct Head<'b> {
     pub method: &'b str,
     /// Path and query (origin-form).
     pub path: &'b str,
+    /// The same target as the upstream request's URI; it reads back as `path`.
+    pub uri: http::Uri,
     /// True for HTTP/1.1, false for HTTP/1.0.
     pub http11: bool,
     /// The header fields, as sent.
@@ -68,6 +70,12 @@ pub(crate) fn parse<'b>(
     if method == "CONNECT" || !path.starts_with('/') {
         return None;
     }
+    // Only a target that `http::Uri` reads back byte for byte: no fragment, nothing
+    // it would normalise, so routing, the log and the upstream all see one path.
+    let uri: http::Uri = path.parse().ok()?;
+    if uri.path_and_query().map(|p| p.as_str()) != Some(path) {
+        return None;
+    }
     let headers: &'b [httparse::Header<'b>] = req.headers;
     let mut host = None;
     let mut content_length = None;
@@ -114,12 +122,69 @@ pub(crate) fn parse<'b>(
     Some(Head {
         method,
         path,
+        uri,
         http11: version == 1,
         headers,
         len,
         content_length,
         host: host.unwrap_or(""),
         close,
+    })
+}
+
+/// What the lean path read from a request header, owned: for the differential fuzz
+/// target (`tests/fuzz`), which holds it against pingora's own parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeanHead {
+    /// The method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// The Host header ("" when absent).
+    pub host: String,
+    /// The declared body length (0 when none).
+    pub content_length: u64,
+}
+
+/// The lean path's reading of `raw`, or `None` when it would hand the request to
+/// pingora's path.
+pub fn lean_head(raw: &[u8]) -> Option<LeanHead> {
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let head = parse(raw, &mut storage)?;
+    Some(LeanHead {
+        method: head.method.to_string(),
+        path: head.path.to_string(),
+        host: head.host.to_string(),
+        content_length: head.content_length,
+    })
+}
+
+/// pingora's reading of the same bytes (its v1 server session), in the same terms:
+/// `None` when pingora refuses the header.
+pub fn pingora_head(raw: &[u8]) -> Option<LeanHead> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
+    pingora_head_on(&runtime, raw)
+}
+
+fn pingora_head_on(runtime: &tokio::runtime::Runtime, raw: &[u8]) -> Option<LeanHead> {
+    use pingora::protocols::http::v1::server::HttpSession;
+    runtime.block_on(async {
+        let mut session = HttpSession::new(Box::new(std::io::Cursor::new(raw.to_vec())));
+        session.read_request().await.ok()??;
+        let req = session.req_header();
+        let text = |n: &str| {
+            req.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        Some(LeanHead {
+            method: req.method.as_str().to_string(),
+            path: req.uri.path_and_query().map(|p| p.as_str().to_string())?,
+            host: text("host"),
+            content_length: text("content-length").trim().parse().unwrap_or(0),
+        })
     })
 }
 
@@ -164,6 +229,80 @@ mod tests {
     }
 
     #[test]
+    fn whatever_the_lean_path_takes_pingora_reads_the_same() {
+        let cases = [
+            "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /a%20b?c=d&e HTTP/1.1\r\nHost: api.example.test:8443\r\n\r\n",
+            "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length:  12 \r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+            "get / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost:a\r\nX:\r\n\r\n",
+            "GET / HTTP/1.1\nHost: a\n\n",
+            "GET /\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX-A: \u{80}\u{ff}\r\n\r\n",
+            "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET //double HTTP/1.1\r\nHost: a\r\n\r\n",
+        ];
+        for raw in cases {
+            if let Some(lean) = lean_head(raw.as_bytes()) {
+                assert_eq!(Some(lean), pingora_head(raw.as_bytes()), "{raw:?}");
+            }
+        }
+    }
+
+    /// A bounded differential run: 20,000 seeded mutations of valid requests (bytes
+    /// flipped, inserted, removed, lines duplicated); whenever the lean path takes the
+    /// result, pingora must read the same method, path, Host and length.
+    #[test]
+    fn mutated_requests_never_split_the_two_parsers() {
+        let seeds: [&[u8]; 3] = [
+            b"GET /a?b=1 HTTP/1.1\r\nHost: api.example.test\r\nAccept: */*\r\n\r\n",
+            b"POST /form HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc",
+            b"HEAD / HTTP/1.0\r\nHost: b.test:8080\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+        ];
+        let interesting = b" \t\r\n:;,/?#%\x00\x7f\x80\xffHhCcLl0123456789-";
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let mut rng = fastrand::Rng::with_seed(0x5eed);
+        let mut compared = 0;
+        for _ in 0..20_000 {
+            let mut raw = seeds[rng.usize(..seeds.len())].to_vec();
+            for _ in 0..rng.usize(1..4) {
+                let at = rng.usize(..raw.len());
+                let byte = interesting[rng.usize(..interesting.len())];
+                match rng.u8(..4) {
+                    0 => raw[at] = byte,
+                    1 => raw.insert(at, byte),
+                    2 => {
+                        raw.remove(at);
+                    }
+                    _ => {
+                        let line: Vec<u8> = raw[at..]
+                            .iter()
+                            .take_while(|&&b| b != b'\n')
+                            .copied()
+                            .collect();
+                        raw.splice(at..at, line);
+                    }
+                }
+                if raw.is_empty() {
+                    raw.push(b'G');
+                }
+            }
+            if let Some(lean) = lean_head(&raw) {
+                compared += 1;
+                let pingora = pingora_head_on(&runtime, &raw);
+                assert_eq!(Some(lean), pingora, "{:?}", String::from_utf8_lossy(&raw));
+            }
+        }
+        assert!(
+            compared > 2_000,
+            "only {compared} mutations reached the lean path"
+        );
+    }
+
+    #[test]
     fn unusual_requests_take_the_slow_path() {
         let slow = [
             "GET / HTTP/1.1\r\nHost: a\r\n",
@@ -176,6 +315,7 @@ mod tests {
             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "GET /a#fragment HTTP/1.1\r\nHost: a\r\n\r\n",
         ];
         for raw in slow {
             assert!(!lean(raw), "{raw:?} must take the slow path");

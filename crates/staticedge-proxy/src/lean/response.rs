@@ -132,42 +132,44 @@ pub(crate) async fn relay(
     if framing == Framing::None {
         relayed.upstream_done = hyper::body::Body::is_end_stream(&body);
     }
-    while framing != Framing::None {
-        let frame = match tokio::time::timeout(read_timeout, body.frame()).await {
-            Ok(Some(Ok(frame))) => frame,
-            Ok(None) => {
-                relayed.upstream_done = true;
-                break;
+    if framing != Framing::None {
+        loop {
+            let frame = match tokio::time::timeout(read_timeout, body.frame()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(None) => {
+                    relayed.upstream_done = true;
+                    break;
+                }
+                Ok(Some(Err(e))) => {
+                    relayed.error = Some(format!("upstream body: {e}"));
+                    break;
+                }
+                Err(_) => {
+                    relayed.error = Some(format!("upstream body: no data within {read_timeout:?}"));
+                    break;
+                }
+            };
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers: not forwarded
+            };
+            if data.is_empty() {
+                continue;
             }
-            Ok(Some(Err(e))) => {
-                relayed.error = Some(format!("upstream body: {e}"));
-                break;
+            relayed.bytes_out += data.len();
+            if framing == Framing::Chunked {
+                out.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                out.put_slice(&data);
+                out.put_slice(b"\r\n");
+            } else {
+                out.put_slice(&data);
             }
-            Err(_) => {
-                relayed.error = Some(format!("upstream body: no data within {read_timeout:?}"));
-                break;
+            // Small responses leave in one write with their header.
+            if out.len() >= 16 * 1024 {
+                if stream.write_all(&out).await.is_err() {
+                    return relayed;
+                }
+                out.clear();
             }
-        };
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers: not forwarded
-        };
-        if data.is_empty() {
-            continue;
-        }
-        relayed.bytes_out += data.len();
-        if framing == Framing::Chunked {
-            out.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
-            out.put_slice(&data);
-            out.put_slice(b"\r\n");
-        } else {
-            out.put_slice(&data);
-        }
-        // Small responses leave in one write with their header.
-        if out.len() >= 16 * 1024 {
-            if stream.write_all(&out).await.is_err() {
-                return relayed;
-            }
-            out.clear();
         }
     }
     if framing == Framing::Chunked && relayed.upstream_done {
