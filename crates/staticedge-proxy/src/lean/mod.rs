@@ -228,6 +228,23 @@ fn upstream_request(head: &Head<'_>, plan: &HeaderPlan<'_>, body: Bytes) -> Requ
     request
 }
 
+/// The upstream half of one lean request's outcome.
+fn upstream_summary<'a>(
+    admitted: &'a Admitted,
+    addr: Option<std::net::SocketAddr>,
+    status: u16,
+    ms: Option<f64>,
+    uncounted_error: Option<&'static str>,
+) -> UpstreamSummary<'a> {
+    UpstreamSummary {
+        name: admitted.upstream.upstream().name.as_str(),
+        addr,
+        status,
+        ms,
+        uncounted_error,
+    }
+}
+
 /// Forwards an admitted request and relays the answer; true when the connection
 /// can carry another request.
 #[allow(clippy::too_many_arguments)]
@@ -241,8 +258,6 @@ async fn forward(
     keep_alive: bool,
     record: Record<'_>,
 ) -> bool {
-    let upstream = &admitted.upstream;
-    let settings = upstream.upstream();
     let route = lean.state.routes.label(admitted.route);
     let bytes_in = body.len();
     let plan = HeaderPlan::new(lean.state, admitted, facts, record.request.request_id);
@@ -251,70 +266,55 @@ async fn forward(
         head.method,
         "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
     );
-    let summary = |addr, status, ms, uncounted_error| UpstreamSummary {
-        name: settings.name.as_str(),
-        addr,
-        status,
-        ms,
-        uncounted_error,
-    };
-    match upstream::exchange(upstream, build, idempotent).await {
+    let exchange = match upstream::exchange(&admitted.upstream, build, idempotent).await {
+        Ok(exchange) => exchange,
         Err(failure) => {
             let status = gateway_status(failure.kind);
-            let answer = Refusal::new(
-                status,
-                "upstream",
-                format!("upstream failed: {}\n", failure.kind),
-            )
-            .closing();
+            let text = format!("upstream failed: {}\n", failure.kind);
+            let answer = Refusal::new(status, "upstream", text).closing();
             write_all(stream, &answer.to_http1(record.request.request_id)).await;
+            let uncounted = (!failure.counted).then_some(failure.kind);
             record.finish(Outcome {
                 status,
                 route,
-                upstream: Some(summary(
-                    failure.addr,
-                    0,
-                    None,
-                    (!failure.counted).then_some(failure.kind),
-                )),
+                upstream: Some(upstream_summary(admitted, failure.addr, 0, None, uncounted)),
                 bytes_in,
                 error: Some(failure.message),
                 ..Outcome::default()
             });
-            false
+            return false;
         }
-        Ok(exchange) => {
-            let upstream_status = exchange.response.status().as_u16();
-            let ms = round_ms(exchange.upstream_started.elapsed());
-            let relayed = response::relay(
-                stream,
-                exchange.response,
-                head.method,
-                head.http11,
-                record.request.request_id,
-                keep_alive,
-                settings.read_timeout,
-            )
-            .await;
-            if relayed.upstream_done {
-                pool::POOL.put(exchange.addr, exchange.sender);
-            }
-            let uncounted = relayed.error.is_some().then_some("reset");
-            record.finish(Outcome {
-                status: relayed.status,
-                route,
-                upstream: Some(summary(
-                    Some(exchange.addr),
-                    upstream_status,
-                    Some(ms),
-                    uncounted,
-                )),
-                bytes_in,
-                bytes_out: relayed.bytes_out,
-                error: relayed.error,
-                ..Outcome::default()
-            });
-            relayed.keep_alive
-        }
+    };
+    let upstream_status = exchange.response.status().as_u16();
+    let ms = round_ms(exchange.upstream_started.elapsed());
+    let relayed = response::relay(
+        stream,
+        exchange.response,
+        head,
+        record.request.request_id,
+        keep_alive,
+        admitted.upstream.upstream().read_timeout,
+    )
+    .await;
+    if relayed.upstream_done {
+        pool::POOL.put(exchange.addr, exchange.sender);
     }
+    let uncounted = relayed.error.is_some().then_some("reset");
+    let addr = Some(exchange.addr);
+    record.finish(Outcome {
+        status: relayed.status,
+        route,
+        upstream: Some(upstream_summary(
+            admitted,
+            addr,
+            upstream_status,
+            Some(ms),
+            uncounted,
+        )),
+        bytes_in,
+        bytes_out: relayed.bytes_out,
+        error: relayed.error,
+        ..Outcome::default()
+    });
+    relayed.keep_alive
 }

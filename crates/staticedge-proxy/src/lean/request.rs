@@ -77,44 +77,11 @@ pub(crate) fn parse<'b>(
         return None;
     }
     let headers: &'b [httparse::Header<'b>] = req.headers;
-    let mut host = None;
-    let mut content_length = None;
-    let mut close = version == 0;
-    for h in headers {
-        let name = h.name;
-        if ["upgrade", "expect", "transfer-encoding"]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n))
-        {
-            return None;
-        }
-        if name.eq_ignore_ascii_case("host") {
-            if host.is_some() {
-                return None;
-            }
-            host = Some(std::str::from_utf8(h.value).ok()?);
-        } else if name.eq_ignore_ascii_case("content-length") {
-            if content_length.is_some() {
-                return None;
-            }
-            content_length = Some(
-                std::str::from_utf8(h.value)
-                    .ok()?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()?,
-            );
-        } else if name.eq_ignore_ascii_case("connection") {
-            let tokens = std::str::from_utf8(h.value).ok()?;
-            for t in tokens.split(',').map(str::trim) {
-                if t.eq_ignore_ascii_case("close") {
-                    close = true;
-                } else if t.eq_ignore_ascii_case("keep-alive") && version == 0 {
-                    close = false;
-                }
-            }
-        }
-    }
+    let Fields {
+        host,
+        content_length,
+        close,
+    } = fields(headers, version == 0)?;
     let content_length = content_length.unwrap_or(0);
     if content_length > MAX_BUFFERED_BODY {
         return None;
@@ -130,6 +97,54 @@ pub(crate) fn parse<'b>(
         host: host.unwrap_or(""),
         close,
     })
+}
+
+/// What the lean path needs from the header fields, or `None` for the slow path.
+struct Fields<'b> {
+    host: Option<&'b str>,
+    content_length: Option<u64>,
+    close: bool,
+}
+
+/// Reads Host, Content-Length and Connection; `None` for anything the lean path
+/// leaves to pingora (`Upgrade`, `Expect`, `Transfer-Encoding`, repeated Host or
+/// Content-Length, a Content-Length that is not a number).
+fn fields<'b>(headers: &'b [httparse::Header<'b>], http10: bool) -> Option<Fields<'b>> {
+    let mut f = Fields {
+        host: None,
+        content_length: None,
+        close: http10,
+    };
+    for h in headers {
+        let name = h.name;
+        if ["upgrade", "expect", "transfer-encoding"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            return None;
+        }
+        if name.eq_ignore_ascii_case("host") {
+            if f.host.is_some() {
+                return None;
+            }
+            f.host = Some(std::str::from_utf8(h.value).ok()?);
+        } else if name.eq_ignore_ascii_case("content-length") {
+            if f.content_length.is_some() {
+                return None;
+            }
+            let text = std::str::from_utf8(h.value).ok()?;
+            f.content_length = Some(text.trim().parse::<u64>().ok()?);
+        } else if name.eq_ignore_ascii_case("connection") {
+            for t in std::str::from_utf8(h.value).ok()?.split(',').map(str::trim) {
+                if t.eq_ignore_ascii_case("close") {
+                    f.close = true;
+                } else if t.eq_ignore_ascii_case("keep-alive") && http10 {
+                    f.close = false;
+                }
+            }
+        }
+    }
+    Some(f)
 }
 
 /// What the lean path read from a request header, owned: for the differential fuzz

@@ -2,6 +2,7 @@
 //! line and headers as bytes (hop-by-hop fields dropped, `X-Request-Id` added), then
 //! the body framed for this client: as declared, chunked, or close-delimited.
 
+use super::request::Head;
 use bytes::{BufMut, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -111,8 +112,7 @@ fn head_bytes(
 pub(crate) async fn relay(
     stream: &mut Stream,
     response: Response<Incoming>,
-    method: &str,
-    http11_client: bool,
+    request: &Head<'_>,
     request_id: &str,
     keep_alive: bool,
     read_timeout: Duration,
@@ -121,9 +121,9 @@ pub(crate) async fn relay(
     let has_length = response
         .headers()
         .contains_key(http::header::CONTENT_LENGTH);
-    let framing = framing(method, status, has_length, http11_client);
+    let framing = framing(request.method, status, has_length, request.http11);
     let keep_alive = keep_alive && framing != Framing::UntilClose;
-    let mut out = head_bytes(&response, framing, request_id, keep_alive, http11_client);
+    let mut out = head_bytes(&response, framing, request_id, keep_alive, request.http11);
     let mut relayed = Relayed {
         status,
         ..Relayed::default()
@@ -131,46 +131,17 @@ pub(crate) async fn relay(
     let mut body = response.into_body();
     if framing == Framing::None {
         relayed.upstream_done = hyper::body::Body::is_end_stream(&body);
-    }
-    if framing != Framing::None {
-        loop {
-            let frame = match tokio::time::timeout(read_timeout, body.frame()).await {
-                Ok(Some(Ok(frame))) => frame,
-                Ok(None) => {
-                    relayed.upstream_done = true;
-                    break;
-                }
-                Ok(Some(Err(e))) => {
-                    relayed.error = Some(format!("upstream body: {e}"));
-                    break;
-                }
-                Err(_) => {
-                    relayed.error = Some(format!("upstream body: no data within {read_timeout:?}"));
-                    break;
-                }
-            };
-            let Ok(data) = frame.into_data() else {
-                continue; // trailers: not forwarded
-            };
-            if data.is_empty() {
-                continue;
-            }
-            relayed.bytes_out += data.len();
-            if framing == Framing::Chunked {
-                out.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                out.put_slice(&data);
-                out.put_slice(b"\r\n");
-            } else {
-                out.put_slice(&data);
-            }
-            // Small responses leave in one write with their header.
-            if out.len() >= 16 * 1024 {
-                if stream.write_all(&out).await.is_err() {
-                    return relayed;
-                }
-                out.clear();
-            }
-        }
+    } else if !relay_body(
+        stream,
+        &mut body,
+        framing,
+        &mut out,
+        &mut relayed,
+        read_timeout,
+    )
+    .await
+    {
+        return relayed;
     }
     if framing == Framing::Chunked && relayed.upstream_done {
         out.put_slice(b"0\r\n\r\n");
@@ -178,6 +149,54 @@ pub(crate) async fn relay(
     let written = stream.write_all(&out).await.is_ok() && stream.flush().await.is_ok();
     relayed.keep_alive = written && keep_alive && relayed.error.is_none();
     relayed
+}
+
+/// Copies the body's frames into `out` with the client's framing, writing whenever
+/// 16 KiB have gathered (a small response leaves in one write with its header).
+/// False when the client went away.
+async fn relay_body(
+    stream: &mut Stream,
+    body: &mut Incoming,
+    framing: Framing,
+    out: &mut BytesMut,
+    relayed: &mut Relayed,
+    read_timeout: Duration,
+) -> bool {
+    loop {
+        let frame = match tokio::time::timeout(read_timeout, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => {
+                relayed.upstream_done = true;
+                return true;
+            }
+            Ok(Some(Err(e))) => {
+                relayed.error = Some(format!("upstream body: {e}"));
+                return true;
+            }
+            Err(_) => {
+                relayed.error = Some(format!("upstream body: no data within {read_timeout:?}"));
+                return true;
+            }
+        };
+        // Trailers are not forwarded.
+        let Some(data) = frame.into_data().ok().filter(|d| !d.is_empty()) else {
+            continue;
+        };
+        relayed.bytes_out += data.len();
+        if framing == Framing::Chunked {
+            out.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            out.put_slice(&data);
+            out.put_slice(b"\r\n");
+        } else {
+            out.put_slice(&data);
+        }
+        if out.len() >= 16 * 1024 {
+            if stream.write_all(out).await.is_err() {
+                return false;
+            }
+            out.clear();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use super::pool::{Sender, POOL};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use staticedge_dns::UpstreamAddrs;
@@ -62,59 +63,127 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Sender, Failure>
     Ok(sender)
 }
 
+/// Where one request's attempts stand.
+struct Attempts<'u> {
+    upstream: &'u UpstreamAddrs,
+    tried: Vec<SocketAddr>,
+    connect_failures: u32,
+    /// After a pooled connection failed under the request: new connections only.
+    fresh_only: bool,
+}
+
+/// What to do after an attempt that got no response header.
+enum Retry<R> {
+    /// Try again with this request (on a fresh connection).
+    With(R),
+    /// Give up with this failure.
+    No(Failure),
+}
+
+impl Attempts<'_> {
+    fn name(&self) -> &str {
+        self.upstream.upstream().name.as_str()
+    }
+
+    /// The next address: one not tried yet, else the same again.
+    fn next_addr(&mut self) -> Result<SocketAddr, Failure> {
+        let up = self.upstream;
+        let addr = up
+            .select(&self.tried)
+            .or_else(|| up.select(&[]))
+            .ok_or_else(|| Failure {
+                kind: "connect",
+                message: format!("upstream {}: no address left to try", self.name()),
+                counted: false,
+                addr: self.tried.last().copied(),
+            })?;
+        self.tried.push(addr);
+        Ok(addr)
+    }
+
+    /// A connection to `addr` (idle from the pool, or new) and whether it was pooled;
+    /// `Ok(None)` after a connect failure that leaves a retry.
+    async fn connection(&mut self, addr: SocketAddr) -> Result<Option<(Sender, bool)>, Failure> {
+        let settings = self.upstream.upstream();
+        if !self.fresh_only {
+            if let Some(sender) = POOL.take(addr, settings.idle_timeout) {
+                return Ok(Some((sender, true)));
+            }
+        }
+        match connect(addr, settings.connect_timeout).await {
+            Ok(sender) => Ok(Some((sender, false))),
+            Err(mut failure) => {
+                self.upstream.mark_failed(addr);
+                self.connect_failures += 1;
+                let name = settings.name.as_str();
+                METRICS
+                    .upstream_errors
+                    .with_label_values(&[name, failure.kind])
+                    .inc();
+                failure.counted = true;
+                if self.connect_failures > settings.retries {
+                    return Err(failure);
+                }
+                METRICS.upstream_retries.with_label_values(&[name]).inc();
+                Ok(None)
+            }
+        }
+    }
+
+    /// A pooled connection that closed under the request is replaced once by a fresh
+    /// one: at once when the request was never written, and for an idempotent request
+    /// also when it was (nothing of the response had arrived, or hyper would have
+    /// returned it). Anything else is the upstream's failure.
+    fn after_send_error<R>(
+        &mut self,
+        mut e: TrySendError<R>,
+        addr: SocketAddr,
+        pooled: bool,
+        rebuild: Option<R>,
+    ) -> Retry<R> {
+        let retry = match e.take_message() {
+            Some(back) if pooled => Some(back),
+            None if pooled && !self.fresh_only => rebuild,
+            _ => None,
+        };
+        if let Some(request) = retry {
+            self.tried.pop();
+            self.fresh_only = true;
+            return Retry::With(request);
+        }
+        let e = e.into_error();
+        Retry::No(Failure {
+            kind: if e.is_timeout() { "timeout" } else { "reset" },
+            message: format!("upstream {addr}: {e}"),
+            counted: false,
+            addr: Some(addr),
+        })
+    }
+}
+
 /// Sends the request `build` makes to the upstream, retrying connect failures on
-/// other addresses up to the upstream's `retries`. A pooled connection that closed
-/// under the request is replaced once by a fresh one: at once when the request was
-/// never written, and for an `idempotent` request also when it was (nothing of the
-/// response had arrived, or hyper would have returned it).
+/// other addresses up to the upstream's `retries`, and waits up to `read_timeout`
+/// for the response header.
 pub(crate) async fn exchange(
     upstream: &UpstreamAddrs,
     build: impl Fn() -> Request<Full<Bytes>>,
     idempotent: bool,
 ) -> Result<Exchange, Failure> {
-    let settings = upstream.upstream();
-    let name = settings.name.as_str();
-    let mut tried: Vec<SocketAddr> = Vec::new();
-    let mut connect_failures = 0u32;
+    let read_timeout = upstream.upstream().read_timeout;
+    let mut attempts = Attempts {
+        upstream,
+        tried: Vec::new(),
+        connect_failures: 0,
+        fresh_only: false,
+    };
     let mut request = build();
-    let mut fresh_only = false;
     loop {
-        let Some(addr) = upstream.select(&tried).or_else(|| upstream.select(&[])) else {
-            return Err(Failure {
-                kind: "connect",
-                message: format!("upstream {name}: no address left to try"),
-                counted: false,
-                addr: tried.last().copied(),
-            });
-        };
-        tried.push(addr);
+        let addr = attempts.next_addr()?;
         let upstream_started = Instant::now();
-        let pooled = (!fresh_only)
-            .then(|| POOL.take(addr, settings.idle_timeout))
-            .flatten();
-        let (mut sender, pooled) = match pooled {
-            Some(s) => (s, true),
-            None => match connect(addr, settings.connect_timeout).await {
-                Ok(s) => (s, false),
-                Err(mut failure) => {
-                    upstream.mark_failed(addr);
-                    connect_failures += 1;
-                    METRICS
-                        .upstream_errors
-                        .with_label_values(&[name, failure.kind])
-                        .inc();
-                    failure.counted = true;
-                    if connect_failures > settings.retries {
-                        return Err(failure);
-                    }
-                    METRICS.upstream_retries.with_label_values(&[name]).inc();
-                    continue;
-                }
-            },
+        let Some((mut sender, pooled)) = attempts.connection(addr).await? else {
+            continue;
         };
-        let sent =
-            tokio::time::timeout(settings.read_timeout, sender.try_send_request(request)).await;
-        match sent {
+        match tokio::time::timeout(read_timeout, sender.try_send_request(request)).await {
             Ok(Ok(response)) => {
                 return Ok(Exchange {
                     response,
@@ -123,39 +192,17 @@ pub(crate) async fn exchange(
                     upstream_started,
                 })
             }
-            Ok(Err(mut e)) => match e.take_message() {
-                // Never written: the pooled connection had closed. Same address,
-                // fresh connection; nothing reached the upstream.
-                Some(back) if pooled => {
-                    request = back;
-                    tried.pop();
-                    fresh_only = true;
-                    continue;
+            Ok(Err(e)) => {
+                let rebuild = idempotent.then(&build);
+                match attempts.after_send_error(e, addr, pooled, rebuild) {
+                    Retry::With(again) => request = again,
+                    Retry::No(failure) => return Err(failure),
                 }
-                None if pooled && idempotent && !fresh_only => {
-                    request = build();
-                    tried.pop();
-                    fresh_only = true;
-                    continue;
-                }
-                _ => {
-                    let e = e.into_error();
-                    let kind = if e.is_timeout() { "timeout" } else { "reset" };
-                    return Err(Failure {
-                        kind,
-                        message: format!("upstream {addr}: {e}"),
-                        counted: false,
-                        addr: Some(addr),
-                    });
-                }
-            },
+            }
             Err(_) => {
                 return Err(Failure {
                     kind: "timeout",
-                    message: format!(
-                        "upstream {addr}: no response header within {:?}",
-                        settings.read_timeout
-                    ),
+                    message: format!("upstream {addr}: no response header within {read_timeout:?}"),
                     counted: false,
                     addr: Some(addr),
                 })
