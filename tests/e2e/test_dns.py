@@ -248,3 +248,20 @@ def test_dead_address_still_in_dns(make_tiny, make_bind, follow_name, ca):
     assert s["total"] == 200
     assert set(s["served_by"]) == {live}
     assert code == 200
+
+
+def test_check_resolve_names_a_missing_name_in_one_sentence(make_bind, new_proxy, staticedge_bin):
+    """A name that does not exist: `check --resolve` says so at the upstream's address
+    line, as one sentence an operator can act on, not the resolver's query structure."""
+    dns = make_bind()
+    p = (new_proxy()
+         .upstream("eb-prod", f"{EB_HOST}:80", **dns_followed(dns.nameserver))
+         .route("eb-prod", host_header="upstream")
+         .build())
+    c = run_cli(staticedge_bin, "check", "--config", p.config_path, "--resolve")
+    out = c.stdout + c.stderr
+    assert c.returncode == 1, out
+    line = re.search(rf"^{re.escape(str(p.config_path))}:(\d+):(\d+): upstream\.eb-prod\.address: (.*)$", out, re.M)
+    assert line, out
+    assert line.group(3) == f"no address records: {EB_HOST}: the name does not exist (NXDOMAIN)", line.group(3)
+    assert "Query" not in out and "{" not in out, out

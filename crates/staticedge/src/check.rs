@@ -41,9 +41,16 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
         c.upstreams.len(),
         prepared.certs.infos().len()
     );
-    if !resolve {
-        return ExitCode::SUCCESS;
+    if resolve && !resolve_all(path, c) {
+        return ExitCode::from(1);
     }
+    ExitCode::SUCCESS
+}
+
+/// `check --resolve`: looks every upstream name up once and prints its addresses and
+/// clamped TTL; a failure is a `file:line:col` line at the upstream's address. True
+/// when every name resolved.
+fn resolve_all(path: &Path, config: &Config) -> bool {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -51,43 +58,33 @@ pub fn run(path: &Path, resolve: bool) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start a runtime to resolve: {e}");
-            return ExitCode::from(1);
+            return false;
         }
     };
-    let mut failed = false;
-    for u in c.upstreams.values() {
-        match &u.address {
-            UpstreamAddress::Ip(a) => println!("upstream {}: {a} (fixed address)", u.name),
-            UpstreamAddress::Name { host, port } => {
-                match rt.block_on(staticedge_dns::resolve_once(host, *port, &u.dns)) {
-                    Ok(answer) => {
-                        let addrs: Vec<String> =
-                            answer.addrs.iter().map(|a| a.to_string()).collect();
-                        println!(
-                            "upstream {}: {host}:{port} -> {} (ttl {}s after clamping)",
-                            u.name,
-                            addrs.join(", "),
-                            answer.ttl.as_secs()
-                        );
-                    }
-                    Err(e) => {
-                        failed = true;
-                        let problem = ConfigError::new(
-                            path,
-                            u.address_at,
-                            format!("upstream.{}.address: {host}: {e}", u.name),
-                        );
-                        eprintln!("{problem}");
-                    }
-                }
+    let mut resolved = true;
+    for u in config.upstreams.values() {
+        let UpstreamAddress::Name { host, port } = &u.address else {
+            println!("upstream {}: {} (fixed address)", u.name, u.address);
+            continue;
+        };
+        match rt.block_on(staticedge_dns::resolve_once(host, *port, &u.dns)) {
+            Ok(answer) => {
+                let addrs: Vec<String> = answer.addrs.iter().map(|a| a.to_string()).collect();
+                println!(
+                    "upstream {}: {host}:{port} -> {} (ttl {}s after clamping)",
+                    u.name,
+                    addrs.join(", "),
+                    answer.ttl.as_secs()
+                );
+            }
+            Err(e) => {
+                resolved = false;
+                let message = format!("upstream.{}.address: {e}", u.name);
+                eprintln!("{}", ConfigError::new(path, u.address_at, message));
             }
         }
     }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    resolved
 }
 
 /// What `check` says about a file access log: a problem, or a warning.
