@@ -307,6 +307,116 @@ logrotate_run() {
 }
 check "logrotate config rotates and sends SIGUSR1 (reopen, no reload)" logrotate_run
 
+# The unit's ExecReload line and logrotate's postrotate, run as written against the
+# real binary (when one is built) serving on loopback: a reload it applies exits 0, a
+# restart-only change exits 1 with the reason, and a forced rotation makes the proxy
+# write to the new file and keep running.
+built_binary() {
+  local b
+  for b in "${STATICEDGE_BIN:-}" target/debug/staticedge target/release/staticedge; do
+    if [ -n "$b" ] && [ -x "$b" ]; then printf '%s\n' "$b"; return 0; fi
+  done
+}
+wait_for() { # SECONDS COMMAND...: polls every 0.1 s
+  local tries=$(($1 * 10)); shift
+  until "$@"; do
+    tries=$((tries - 1))
+    [ "$tries" -gt 0 ] || return 1
+    sleep 0.1
+  done
+}
+# True once PID has ended (gone, or a zombie waiting for `wait`).
+exited() { local st; st=$(ps -o stat= -p "$1") || return 0; [[ $st == Z* ]]; }
+live_reload_and_rotation() {
+  local bin d=$work/live pid="" admin port
+  bin=$(built_binary)
+  if [ -z "$bin" ]; then echo "SUMMARY: no staticedge binary built, not run"; return 0; fi
+  bin=$(realpath "$bin")
+  mkdir -p "$d/log" "$d/bin"
+  read -r admin port < <(python3 -c 'import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
+  # The upstream is a closed port: every request is a logged 502, no app needed.
+  live_config() { # LISTEN_PORT
+    cat <<EOF
+[server]
+access_log = "$d/log/access.log"
+grace_period = "0s"
+
+[admin]
+listen = "127.0.0.1:$admin"
+
+[[listener]]
+listen = "127.0.0.1:$1"
+tls = false
+
+[[route]]
+hosts = ["app.test"]
+upstream = "app"
+host_header = "upstream"
+
+[upstream.app]
+address = "127.0.0.1:9"
+EOF
+  }
+  live_config "$port" > "$d/staticedge.toml"
+  "$bin" run --config "$d/staticedge.toml" 2>"$d/proxy.log" &
+  pid=$!
+  # shellcheck disable=SC2064  # the pid is known now
+  trap "kill -KILL $pid 2>/dev/null || true" EXIT
+  wait_for 20 curl -fs -o /dev/null "http://127.0.0.1:$admin/healthz"
+
+  echo "== ExecReload as the unit writes it"
+  local line
+  local -a reload
+  line=$(sed -n 's/^ExecReload=//p' packer/files/staticedge.service)
+  read -ra reload <<<"$line"
+  reload=("${reload[@]//\/usr\/local\/bin\/staticedge/$bin}")
+  reload=("${reload[@]//\/etc\/staticedge\/staticedge.toml/$d/staticedge.toml}")
+  reload=("${reload[@]//\$MAINPID/$pid}")
+  echo "${reload[*]}"
+  "${reload[@]}"
+  live_config "$((port == 65535 ? port - 1 : port + 1))" > "$d/staticedge.toml"
+  local out
+  if out=$("${reload[@]}" 2>&1); then
+    printf '%s\n' "$out"; echo "ExecReload succeeded for a refused (restart-only) change"; return 1
+  fi
+  printf '%s\n' "$out"
+  grep -q 'needs a restart' <<<"$out"
+  live_config "$port" > "$d/staticedge.toml"
+  "${reload[@]}"
+
+  echo "== logrotate's postrotate, with systemctl kill as systemd would do it"
+  local me grp
+  me=$(id -un); grp=$(id -gn)
+  sed -e "s#/var/log/staticedge#$d/log#" -e "s#staticedge staticedge#$me $grp#g" \
+    packer/files/staticedge.logrotate > "$d/logrotate.conf"
+  cat > "$d/bin/systemctl" <<EOF
+#!/bin/sh
+echo "\$*" >> "$d/systemctl.calls"
+[ "\$*" = "kill --kill-whom=main --signal=USR1 staticedge.service" ] || exit 1
+exec kill -USR1 $pid
+EOF
+  chmod +x "$d/bin/systemctl"
+  curl -s -o /dev/null -H 'Host: app.test' "http://127.0.0.1:$port/before-rotation"
+  wait_for 10 grep -q before-rotation "$d/log/access.log"
+  PATH="$d/bin:$PATH" logrotate -f -s "$d/logrotate.state" "$d/logrotate.conf"
+  grep -q before-rotation "$d/log/access.log.1"
+  wait_for 10 grep -q 'access log reopened (no reload)' "$d/proxy.log"
+  curl -s -o /dev/null -H 'Host: app.test' "http://127.0.0.1:$port/after-rotation"
+  wait_for 10 grep -q after-rotation "$d/log/access.log"
+  if grep -q after-rotation "$d/log/access.log.1"; then echo "written to the rotated file"; return 1; fi
+  kill -0 "$pid"
+
+  # A drain with nothing in flight and no grace period: exit 0 at once.
+  kill -TERM "$pid"
+  wait_for 20 exited "$pid"
+  wait "$pid"
+  echo "SUMMARY: $bin: reload 0, restart-only change 1, rotation reopened"
+}
+check "ExecReload and logrotate against the real binary (loopback)" live_reload_and_rotation
+
 # --- fetch-config, offline ---------------------------------------------------------------
 # The boot script against a scratch /etc/staticedge with a stub `aws` that serves a
 # config and a PEM bundle, a stub proxy for `staticedge check`, a stub systemctl.
