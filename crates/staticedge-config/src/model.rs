@@ -131,7 +131,7 @@ pub enum AccessLog {
     Stdout,
     /// No access log.
     Off,
-    /// Appended to this file (reopened on SIGHUP for logrotate).
+    /// Appended to this file (reopened on SIGUSR1, what logrotate sends, and on SIGHUP).
     File(PathBuf),
 }
 

@@ -35,7 +35,7 @@ impl Control {
 }
 
 /// Reopens the access log at the destination of the configuration that serves now:
-/// SIGUSR1, and a refused reload (logrotate's SIGHUP must reopen the log even when
+/// SIGUSR1, and a refused reload (a SIGHUP must reopen the log even when
 /// the configuration on disk is broken).
 fn reopen_access_log(live: &Live) {
     let dest = live.state.load().config.server.access_log.clone();

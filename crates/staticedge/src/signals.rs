@@ -73,7 +73,7 @@ pub fn install() -> Result<(), String> {
         let _entered = runtime.enter();
         // SIGHUP is the control loop's once it runs; taken over now (the handler
         // stays when this stream is dropped), one that arrives while the proxy
-        // starts (logrotate) is lost instead of fatal.
+        // starts (a reload sent too early) is lost instead of fatal.
         drop(listen(libc::SIGHUP, "SIGHUP")?);
         let usr1_stream = listen(libc::SIGUSR1, "SIGUSR1")?.0;
         let ignored = IGNORED
