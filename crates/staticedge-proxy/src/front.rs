@@ -329,7 +329,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
             in_flight: &self.in_flight,
             draining: *shutdown.borrow(),
         };
-        lean::serve(&lean, stream, header).await
+        // Boxed: the lean path's state (two header arrays, the upstream exchange)
+        // exists only while a request is served, instead of widening the future
+        // every idle keep-alive connection keeps.
+        Box::pin(lean::serve(&lean, stream, header)).await
     }
 
     /// The HTTP/1 keep-alive loop (what pingora does) with a header deadline on

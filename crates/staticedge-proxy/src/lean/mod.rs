@@ -81,7 +81,9 @@ fn facts<'a>(lean: &Lean<'_>, head: &'a Head<'a>) -> RequestFacts<'a> {
 /// The policy decides on the header alone, so a refused request (a body over the
 /// limit, say) is answered before its body is read.
 pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMut) -> Next {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    // On the heap: the request's future stays small (it is moved into a box per
+    // request, and idle connections keep its size).
+    let mut storage = Box::new([httparse::EMPTY_HEADER; MAX_HEADERS]);
     let Some(head) = parse(&buf, &mut storage) else {
         return Next::SlowPath(buf);
     };
@@ -118,17 +120,23 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
     }
     let leftover = buf.split_off(head_len + body_len);
     let body = buf.split_off(head_len);
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let Some(head) = parse(&buf, &mut storage) else {
+    // Frozen, so header values reach the upstream request as slices of it, not copies.
+    let header_bytes = buf.freeze();
+    let mut storage = Box::new([httparse::EMPTY_HEADER; MAX_HEADERS]);
+    let Some(head) = parse(&header_bytes, &mut storage) else {
         return Next::Close; // parsed a moment ago: unreachable in practice
     };
     let request_facts = facts(lean, &head);
     let record = Record::new(lean, &head, &id, started);
+    let message = Message {
+        head: &head,
+        header_bytes: &header_bytes,
+        body: body.freeze(),
+    };
     let keep = forward(
         lean,
         stream,
-        &head,
-        body.freeze(),
+        message,
         &admitted,
         &request_facts,
         keep_alive,
@@ -197,10 +205,39 @@ impl<'a> Record<'a> {
     }
 }
 
+/// The header a plan names, as a constant: a custom name built per request
+/// allocates, one from `from_static` does not.
+fn plan_header_name(name: &'static str) -> HeaderName {
+    match name {
+        "host" => http::header::HOST,
+        "x-forwarded-for" => HeaderName::from_static("x-forwarded-for"),
+        "x-forwarded-proto" => HeaderName::from_static("x-forwarded-proto"),
+        "x-forwarded-port" => HeaderName::from_static("x-forwarded-port"),
+        "x-forwarded-host" => HeaderName::from_static("x-forwarded-host"),
+        "x-request-id" => HeaderName::from_static("x-request-id"),
+        other => HeaderName::from_static(other),
+    }
+}
+
 /// The upstream request: the client's method, path and headers less the hop-by-hop
-/// ones and those the plan replaces, plus the plan's headers.
-fn upstream_request(head: &Head<'_>, plan: &HeaderPlan<'_>, body: Bytes) -> Request<Full<Bytes>> {
+/// ones and those the plan replaces, plus the plan's headers. Values that come from
+/// the client's header are slices of its bytes, not copies.
+fn upstream_request(
+    head: &Head<'_>,
+    header_bytes: &Bytes,
+    plan: &HeaderPlan<'_>,
+    body: Bytes,
+) -> Request<Full<Bytes>> {
     let hop = head.hop_by_hop();
+    let shared = |text: &str| -> Option<HeaderValue> {
+        // A slice of the header bytes when `text` is one, else a copy.
+        let bytes = if header_bytes.as_ptr_range().contains(&text.as_ptr()) {
+            header_bytes.slice_ref(text.as_bytes())
+        } else {
+            Bytes::copy_from_slice(text.as_bytes())
+        };
+        HeaderValue::from_maybe_shared(bytes).ok()
+    };
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = http::Method::from_bytes(head.method.as_bytes()).unwrap_or_default();
     *request.uri_mut() = head.uri.clone();
@@ -215,14 +252,14 @@ fn upstream_request(head: &Head<'_>, plan: &HeaderPlan<'_>, body: Bytes) -> Requ
         }
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_bytes(h.value),
+            HeaderValue::from_maybe_shared(header_bytes.slice_ref(h.value)),
         ) {
             headers.append(name, value);
         }
     }
     plan.for_each(head.header("x-forwarded-for"), |name, value| {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
+        if let Some(value) = shared(value) {
+            headers.insert(plan_header_name(name), value);
         }
     });
     request
@@ -245,23 +282,34 @@ fn upstream_summary<'a>(
     }
 }
 
+/// One admitted request as read: its parsed header, the header's bytes (which the
+/// parsed fields point into) and its body.
+struct Message<'a> {
+    head: &'a Head<'a>,
+    header_bytes: &'a Bytes,
+    body: Bytes,
+}
+
 /// Forwards an admitted request and relays the answer; true when the connection
 /// can carry another request.
-#[allow(clippy::too_many_arguments)]
 async fn forward(
     lean: &Lean<'_>,
     stream: &mut Stream,
-    head: &Head<'_>,
-    body: Bytes,
+    message: Message<'_>,
     admitted: &Admitted,
     facts: &RequestFacts<'_>,
     keep_alive: bool,
     record: Record<'_>,
 ) -> bool {
+    let Message {
+        head,
+        header_bytes,
+        body,
+    } = message;
     let route = lean.state.routes.label(admitted.route);
     let bytes_in = body.len();
     let plan = HeaderPlan::new(lean.state, admitted, facts, record.request.request_id);
-    let build = || upstream_request(head, &plan, body.clone());
+    let build = || upstream_request(head, header_bytes, &plan, body.clone());
     let idempotent = matches!(
         head.method,
         "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
