@@ -8,12 +8,12 @@
 //! [`check_certificates`] finds what loading alone does not: a certificate expired or
 //! about to, and route hosts no certificate covers.
 
-mod check;
+mod cert_checks;
 mod load;
 mod server_config;
 mod store;
 
-pub use check::{check_certificates, CertReport, EXPIRY_WARNING};
+pub use cert_checks::{check_certificates, CertReport, EXPIRY_WARNING};
 pub use load::{load_certificates, CertInfo, LoadedCert};
 pub use server_config::{build_server_config, TlsPolicy};
 pub use store::{CertSet, CertStore};

@@ -8,10 +8,10 @@
 //! header bytes untouched. Both paths share the same policy, answers and outcome
 //! record, so they cannot disagree on a rule.
 
+mod exchange;
 mod pool;
 mod request;
 mod response;
-mod upstream;
 
 use crate::front::ConnectionFacts;
 use bytes::{Bytes, BytesMut};
@@ -282,6 +282,29 @@ fn upstream_summary<'a>(
     }
 }
 
+/// Answers 504 or 502 for an upstream that gave no response header, records it,
+/// and closes: false.
+async fn answer_failure(
+    stream: &mut Stream,
+    record: &Record<'_>,
+    admitted: &Admitted,
+    failure: exchange::Failure,
+    outcome: Outcome<'_>,
+) -> bool {
+    let status = gateway_status(failure.kind);
+    let text = format!("upstream failed: {}\n", failure.kind);
+    let answer = Refusal::new(status, "upstream", text).closing();
+    write_all(stream, &answer.to_http1(record.request.request_id)).await;
+    let uncounted = (!failure.counted).then_some(failure.kind);
+    record.finish(Outcome {
+        status,
+        upstream: Some(upstream_summary(admitted, failure.addr, 0, None, uncounted)),
+        error: Some(failure.message),
+        ..outcome
+    });
+    false
+}
+
 /// One admitted request as read: its parsed header, the header's bytes (which the
 /// parsed fields point into) and its body.
 struct Message<'a> {
@@ -314,23 +337,15 @@ async fn forward(
         head.method,
         "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
     );
-    let exchange = match upstream::exchange(&admitted.upstream, build, idempotent).await {
+    let exchange = match exchange::exchange(&admitted.upstream, build, idempotent).await {
         Ok(exchange) => exchange,
         Err(failure) => {
-            let status = gateway_status(failure.kind);
-            let text = format!("upstream failed: {}\n", failure.kind);
-            let answer = Refusal::new(status, "upstream", text).closing();
-            write_all(stream, &answer.to_http1(record.request.request_id)).await;
-            let uncounted = (!failure.counted).then_some(failure.kind);
-            record.finish(Outcome {
-                status,
+            let outcome = Outcome {
                 route,
-                upstream: Some(upstream_summary(admitted, failure.addr, 0, None, uncounted)),
                 bytes_in,
-                error: Some(failure.message),
                 ..Outcome::default()
-            });
-            return false;
+            };
+            return answer_failure(stream, &record, admitted, failure, outcome).await;
         }
     };
     let upstream_status = exchange.response.status().as_u16();
