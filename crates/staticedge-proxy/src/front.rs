@@ -358,11 +358,14 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
                         .await;
                 }
             };
-            if let Err(why) = framing::check_raw_h1_header(&header) {
-                return self
-                    .refuse(stream, Refusal::bad_framing(why), &header, &conn)
-                    .await;
-            }
+            let request_end = match framing::check_raw_h1_header(&header) {
+                Ok(end) => end,
+                Err(why) => {
+                    return self
+                        .refuse(stream, Refusal::bad_framing(why), &header, &conn)
+                        .await
+                }
+            };
             idle = timeouts.keepalive;
             pipelined = BytesMut::new();
             let header = match self.lean_first(&mut stream, header, &conn, shutdown).await {
@@ -374,9 +377,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
                 Next::SlowPath(header) => header,
             };
             // pingora's session takes exactly one request: bytes of a pipelined next
-            // request wait here for the next turn of the loop.
+            // request wait here for the next turn of the loop. The lean path hands
+            // back the bytes it was given, so the end found above still holds.
             let mut header = header;
-            if let Some(end) = framing::request_len(&header).filter(|&end| end < header.len()) {
+            if let Some(end) = request_end.filter(|&end| end < header.len()) {
                 pipelined = header.split_off(end);
             }
             let mut session = ServerSession::new_http1(stream);
