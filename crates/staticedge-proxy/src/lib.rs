@@ -11,7 +11,7 @@
 mod errors;
 mod front;
 pub mod headers;
-pub mod lean;
+mod lean;
 pub mod limits;
 pub mod peer;
 mod pre_tls;

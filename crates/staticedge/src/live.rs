@@ -49,6 +49,16 @@ pub struct Prepared {
     pub warnings: ConfigErrors,
 }
 
+impl Prepared {
+    /// Logs the certificate warnings, one line each, when a configuration goes live
+    /// (at start and on reload).
+    fn log_warnings(&self) {
+        for line in self.warnings.to_string().lines() {
+            tracing::warn!("{line}");
+        }
+    }
+}
+
 /// What to do with an expired or not-yet-valid certificate, or a route host no
 /// certificate covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +121,7 @@ impl Live {
         config_path: &Path,
         prepared: Prepared,
     ) -> Result<(Live, Vec<Arc<UpstreamAddrs>>), String> {
+        prepared.log_warnings();
         let certs = Arc::new(CertStore::new(prepared.certs));
         let tls = tls_acceptor(config_path, &certs, &prepared.policy)?;
         let access_log = AccessLogger::start(prepared.config.server.access_log.clone());
@@ -145,9 +156,7 @@ impl Live {
     pub fn reload(&self) -> Result<Vec<Arc<UpstreamAddrs>>, String> {
         let prepared =
             prepare(&self.config_path, CertificateProblems::Refuse).map_err(|e| e.to_string())?;
-        for line in prepared.warnings.to_string().lines() {
-            tracing::warn!("{line}");
-        }
+        prepared.log_warnings();
         let old = self.state.load_full();
         if let Some(what) = old
             .config

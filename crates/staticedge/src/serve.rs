@@ -22,7 +22,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::info;
 
 /// Every address must be bindable before anything starts: pingora would otherwise
 /// retry for 30 s, then let the listener task die while the process (and its health
@@ -184,9 +184,6 @@ pub fn run(
     let started = prepare(config_path, CertificateProblems::Warn)
         .map_err(|errors| errors.to_string())
         .and_then(|prepared| {
-            for line in prepared.warnings.to_string().lines() {
-                warn!("{line}");
-            }
             check_bindable(&prepared.config)?;
             Live::start(config_path, prepared)
         });

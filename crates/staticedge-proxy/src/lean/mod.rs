@@ -27,8 +27,6 @@ use staticedge_policy::{
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub use request::{lean_head, pingora_head, LeanHead};
-
 /// What the front's keep-alive loop does after the lean path had a request.
 pub(crate) enum Next {
     /// Answered; the bytes already read past this request start the next one.
@@ -108,7 +106,7 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
             };
             refusal.count();
             let written = write_all(stream, &refusal.to_http1(&id)).await;
-            Record::new(lean, &head, &id, started).finish_refused(&refusal, 0);
+            Record::new(lean, &head, &id, started).finish_refused(&refusal);
             if !written || refusal.close {
                 return Next::Close;
             }
@@ -192,14 +190,14 @@ impl<'a> Record<'a> {
         finish(&outcome, self.lean.access_log);
     }
 
-    fn finish_refused(&self, refusal: &Refusal, bytes_in: usize) {
+    /// A refusal is answered before any body is read: no bytes in.
+    fn finish_refused(&self, refusal: &Refusal) {
         let route = refusal
             .route
             .map_or("", |r| self.lean.state.routes.label(r));
         self.finish(Outcome {
             status: refusal.status,
             route,
-            bytes_in,
             ..Outcome::default()
         });
     }

@@ -147,65 +147,65 @@ fn fields<'b>(headers: &'b [httparse::Header<'b>], http10: bool) -> Option<Field
     Some(f)
 }
 
-/// What the lean path read from a request header, owned: for the differential fuzz
-/// target (`tests/fuzz`), which holds it against pingora's own parser.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeanHead {
-    /// The method.
-    pub method: String,
-    /// Path and query.
-    pub path: String,
-    /// The Host header ("" when absent).
-    pub host: String,
-    /// The declared body length (0 when none).
-    pub content_length: u64,
-}
-
-/// The lean path's reading of `raw`, or `None` when it would hand the request to
-/// pingora's path.
-pub fn lean_head(raw: &[u8]) -> Option<LeanHead> {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let head = parse(raw, &mut storage)?;
-    Some(LeanHead {
-        method: head.method.to_string(),
-        path: head.path.to_string(),
-        host: head.host.to_string(),
-        content_length: head.content_length,
-    })
-}
-
-/// pingora's reading of the same bytes (its v1 server session), in the same terms:
-/// `None` when pingora refuses the header.
-pub fn pingora_head(raw: &[u8]) -> Option<LeanHead> {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
-    pingora_head_on(&runtime, raw)
-}
-
-fn pingora_head_on(runtime: &tokio::runtime::Runtime, raw: &[u8]) -> Option<LeanHead> {
-    use pingora::protocols::http::v1::server::HttpSession;
-    runtime.block_on(async {
-        let mut session = HttpSession::new(Box::new(std::io::Cursor::new(raw.to_vec())));
-        session.read_request().await.ok()??;
-        let req = session.req_header();
-        let text = |n: &str| {
-            req.headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string()
-        };
-        Some(LeanHead {
-            method: req.method.as_str().to_string(),
-            path: req.uri.path_and_query().map(|p| p.as_str().to_string())?,
-            host: text("host"),
-            content_length: text("content-length").trim().parse().unwrap_or(0),
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the lean path read from a request header, owned: for the differential test,
+    /// which holds it against pingora's own parser.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct LeanHead {
+        /// The method.
+        method: String,
+        /// Path and query.
+        path: String,
+        /// The Host header ("" when absent).
+        host: String,
+        /// The declared body length (0 when none).
+        content_length: u64,
+    }
+
+    /// The lean path's reading of `raw`, or `None` when it would hand the request to
+    /// pingora's path.
+    fn lean_head(raw: &[u8]) -> Option<LeanHead> {
+        let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let head = parse(raw, &mut storage)?;
+        Some(LeanHead {
+            method: head.method.to_string(),
+            path: head.path.to_string(),
+            host: head.host.to_string(),
+            content_length: head.content_length,
+        })
+    }
+
+    /// pingora's reading of the same bytes (its v1 server session), in the same terms:
+    /// `None` when pingora refuses the header.
+    fn pingora_head(raw: &[u8]) -> Option<LeanHead> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
+        pingora_head_on(&runtime, raw)
+    }
+
+    fn pingora_head_on(runtime: &tokio::runtime::Runtime, raw: &[u8]) -> Option<LeanHead> {
+        use pingora::protocols::http::v1::server::HttpSession;
+        runtime.block_on(async {
+            let mut session = HttpSession::new(Box::new(std::io::Cursor::new(raw.to_vec())));
+            session.read_request().await.ok()??;
+            let req = session.req_header();
+            let text = |n: &str| {
+                req.headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            Some(LeanHead {
+                method: req.method.as_str().to_string(),
+                path: req.uri.path_and_query().map(|p| p.as_str().to_string())?,
+                host: text("host"),
+                content_length: text("content-length").trim().parse().unwrap_or(0),
+            })
+        })
+    }
 
     fn lean(raw: &str) -> bool {
         let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
