@@ -228,6 +228,13 @@ units_security() {
   awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }'
 }
 
+# tf_default FILE VARIABLE: the literal number a variable block defaults to.
+tf_default() {
+  awk -v want="variable \"$2\" {" '$0 == want { inside = 1 }
+    inside && $1 == "default" { print $3; exit }
+    inside && $0 == "}" { inside = 0 }' "$1"
+}
+
 unit_contract() {
   local u=packer/files/staticedge.service
   grep -qx 'ExecStart=/usr/local/bin/staticedge run --config /etc/staticedge/staticedge.toml' "$u"
@@ -240,12 +247,18 @@ unit_contract() {
   grep -qx 'Restart=on-failure' "$u"
   grep -qx 'AmbientCapabilities=CAP_NET_BIND_SERVICE' "$u"
   grep -qx 'Requires=staticedge-fetch-config.service' "$u"
-  # Stop must outlast grace_period + drain_timeout (defaults 15s + 60s).
-  local stop
+  # Stop must outlast grace_period + drain_timeout + 10 s (the module's defaults), and
+  # be what the module assumes the AMI has (ami_stop_timeout_seconds).
+  local stop grace drain assumed vars=terraform/modules/fleet/variables.tf
   stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)$/\1/p' "$u")
-  [ -n "$stop" ]
-  [ "$stop" -gt 75 ]
-  echo "SUMMARY: TimeoutStopSec=${stop}s > 15s + 60s"
+  grace=$(tf_default "$vars" grace_period_seconds)
+  drain=$(tf_default "$vars" drain_timeout_seconds)
+  assumed=$(tf_default "$vars" ami_stop_timeout_seconds)
+  [ -n "$stop" ] && [ -n "$grace" ] && [ -n "$drain" ] && [ -n "$assumed" ]
+  [ "$grace" -ge 30 ] || { echo "the module's grace_period_seconds default $grace is under the NLB's 30 s"; return 1; }
+  [ "$stop" -ge $((grace + drain + 10)) ] || { echo "TimeoutStopSec=$stop < $grace + $drain + 10"; return 1; }
+  [ "$stop" = "$assumed" ] || { echo "TimeoutStopSec=$stop but ami_stop_timeout_seconds defaults to $assumed"; return 1; }
+  echo "SUMMARY: TimeoutStopSec=${stop}s >= ${grace}s + ${drain}s + 10s, = ami_stop_timeout_seconds"
 }
 
 # The real binary (when one is built) through the bake's smoke test.
@@ -631,7 +644,7 @@ EOF
     local d=$work/render out bin
     mkdir -p "$d"
     out=$(cd "$work/tf/examples/elastic-beanstalk" && "$tf" console -no-color <<'EOF'
-templatefile("staticedge.toml.tftpl", { grace_period = "15s", drain_timeout = "60s", cert_names = ["api.example.com"], http_listener = true, hostnames = ["api.example.com"], host_header = "preserve", upstream = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80", upstream_tls = false, probe_path = "/health", probe_hostname = "api.example.com", proxy_protocol = "optional" })
+templatefile("staticedge.toml.tftpl", { grace_period = "30s", drain_timeout = "60s", cert_names = ["api.example.com"], http_listener = true, hostnames = ["api.example.com"], host_header = "preserve", upstream = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80", upstream_tls = false, probe_path = "/health", probe_hostname = "api.example.com", proxy_protocol = "optional" })
 EOF
 )
     sed -e '1{/^<<EOT$/d}' -e '${/^EOT$/d}' <<<"$out" > "$d/staticedge.toml"

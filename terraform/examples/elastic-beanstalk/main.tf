@@ -7,8 +7,8 @@ locals {
 
   # The module version this example is written for (terraform/modules/fleet/CHANGELOG.md).
   # In your own repository, pin the source instead, e.g.
-  #   source = "git::https://example.com/you/staticedge.git//terraform/modules/fleet?ref=fleet-v2.0.0"
-  fleet_module_version = "2.0.0"
+  #   source = "git::https://example.com/you/staticedge.git//terraform/modules/fleet?ref=fleet-v3.0.0"
+  fleet_module_version = "3.0.0"
 
   # HTTPS to the application needs a name its load balancer has a certificate for: no
   # one can get one for *.elasticbeanstalk.com, so that is your own name, a CNAME to

@@ -117,8 +117,8 @@ variable "enable_http_listener" {
 
 variable "grace_period_seconds" {
   type        = number
-  description = "[server] grace_period, written into the config and mirrored in the target group."
-  default     = 15
+  description = "[server] grace_period, written into the config and mirrored in the target group. At least 30 s: the NLB's health check needs 10 s x 2 + 10 s to see the 503."
+  default     = 30
 }
 
 variable "drain_timeout_seconds" {

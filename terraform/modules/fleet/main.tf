@@ -1,6 +1,20 @@
 locals {
   tags = merge({ Application = "staticedge", Fleet = var.name }, var.tags)
 
+  # --- The NLB's health check, and what it implies -----------------------------------
+  # One place for the target groups' check (network.tf), so the rules below derive
+  # from the values the NLB really uses.
+  health_check = {
+    interval            = 10
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 2
+  }
+  # SIGTERM first (systemctl stop, reboot): the NLB sees the 503 after
+  # unhealthy_threshold failed checks, interval apart, and needs up to one more
+  # interval for the first of them to start. The proxy must keep accepting that long.
+  min_grace_period_seconds = local.health_check.interval * local.health_check.unhealthy_threshold + local.health_check.interval
+
   # --- The drain contract: every timing of the way out from one set of variables ----
   # Scale-in (and instance refresh, and replacement) order: the group deregisters the
   # target, the NLB stops new flows (though some keep arriving for late_flow_seconds)

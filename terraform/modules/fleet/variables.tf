@@ -176,8 +176,8 @@ variable "tcp_idle_timeout_seconds" {
 
 variable "grace_period_seconds" {
   type        = number
-  description = "Mirror of the proxy's [server] grace_period: after SIGTERM readiness fails at once and the proxy keeps serving this long."
-  default     = 15
+  description = "Mirror of the proxy's [server] grace_period: after SIGTERM readiness fails at once and the proxy keeps serving this long. At least the NLB health check's interval x unhealthy_threshold + interval (10 x 2 + 10 = 30 s; the plan refuses less), so a stop never refuses flows the NLB still sends."
+  default     = 30
 
   validation {
     condition     = var.grace_period_seconds >= 0 && var.grace_period_seconds <= 600
@@ -220,8 +220,8 @@ variable "deregistration_delay_floor_seconds" {
 
 variable "ami_stop_timeout_seconds" {
   type        = number
-  description = "TimeoutStopSec of staticedge.service in the AMI (packer/files/staticedge.service, 90). grace_period + drain_timeout must end before it, or systemd kills a drain in progress; raise both together."
-  default     = 90
+  description = "TimeoutStopSec of staticedge.service in the AMI (packer/files/staticedge.service, 120). grace_period + drain_timeout + 10 s must fit in it, or systemd kills a drain in progress; raise both together."
+  default     = 120
 }
 
 variable "proxy_protocol" {

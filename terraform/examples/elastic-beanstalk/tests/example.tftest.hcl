@@ -76,7 +76,7 @@ run "config_points_at_the_eb_environment" {
     error_message = "Each certificate secret must appear in the config at the path fetch-config writes."
   }
   assert {
-    condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "grace_period = \"15s\"") && strcontains(nonsensitive(aws_ssm_parameter.config.value), "drain_timeout = \"60s\"")
+    condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "grace_period = \"30s\"") && strcontains(nonsensitive(aws_ssm_parameter.config.value), "drain_timeout = \"60s\"")
     error_message = "The config's drain timings must be the ones the target group is derived from."
   }
   assert {
@@ -96,7 +96,7 @@ run "config_points_at_the_eb_environment" {
     error_message = "The fleet must be derived from the same drain timings as the config."
   }
   assert {
-    condition     = output.config_parameter_version == 4 && output.fleet_module_version == "2.0.0"
+    condition     = output.config_parameter_version == 4 && output.fleet_module_version == "3.0.0"
     error_message = "The module gets the parameter's version, and is the version the example is written for."
   }
   assert {

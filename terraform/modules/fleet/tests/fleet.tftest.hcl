@@ -244,7 +244,40 @@ run "health_check_on_admin_port_readyz" {
   }
 }
 
-# Defaults: grace 15, drain 60, late flows 120. The watcher waits 105 s after the
+# SIGTERM first: the NLB needs interval x unhealthy_threshold (20 s) to see the 503,
+# plus up to one interval before the first failing check starts. The default grace
+# period must cover it, computed from the target group's own check.
+run "default_grace_covers_the_health_check" {
+  command = plan
+
+  assert {
+    condition = var.grace_period_seconds >= (
+      aws_lb_target_group.this["tls"].health_check[0].interval * aws_lb_target_group.this["tls"].health_check[0].unhealthy_threshold +
+      aws_lb_target_group.this["tls"].health_check[0].interval
+    )
+    error_message = "grace_period_seconds must be at least interval x unhealthy_threshold + interval of the target group's health check."
+  }
+  assert {
+    condition     = var.grace_period_seconds == 30 && output.drain_timings.min_grace_period == 30
+    error_message = "The default grace period is 30 s, exactly the 10 s x 2 + 10 s the health check needs."
+  }
+  assert {
+    condition     = var.grace_period_seconds + var.drain_timeout_seconds + 10 <= var.ami_stop_timeout_seconds && var.ami_stop_timeout_seconds == 120
+    error_message = "The AMI's TimeoutStopSec (120 s) must cover grace 30 s + drain 60 s + 10 s."
+  }
+}
+
+run "refuses_a_grace_period_shorter_than_the_health_check" {
+  command = plan
+
+  variables {
+    grace_period_seconds = 29
+  }
+
+  expect_failures = [aws_lb_target_group.this]
+}
+
+# Defaults: grace 30, drain 60, late flows 120. The watcher waits 90 s after the
 # flip, SIGTERM's grace ends at 120 s (no late flow meets a closed port), the proxy has
 # exited by 180 s; the NLB keeps connections 210 s; the hook holds 215 s.
 run "drain_arithmetic_defaults" {
@@ -252,21 +285,22 @@ run "drain_arithmetic_defaults" {
 
   assert {
     condition = output.drain_timings == {
-      drain_delay                 = 105
+      drain_delay                 = 90
       listeners_close_after       = 120
       drain_deadline              = 180
       deregistration_delay        = 210
       terminate_hook_timeout      = 215
-      unhealthy_draining_interval = 75
+      unhealthy_draining_interval = 90
+      min_grace_period            = 30
     }
-    error_message = "Default drain timings: delay 105, close 120, deadline 180, deregistration 210, hook 215, unhealthy draining 75."
+    error_message = "Default drain timings: delay 90, close 120, deadline 180, deregistration 210, hook 215, unhealthy draining 90, minimum grace 30."
   }
   assert {
     condition     = tonumber(aws_lb_target_group.this["tls"].deregistration_delay) == 210
     error_message = "The target group must use the derived deregistration delay."
   }
   assert {
-    condition     = aws_lb_target_group.this["tls"].target_health_state[0].enable_unhealthy_connection_termination == false && aws_lb_target_group.this["tls"].target_health_state[0].unhealthy_draining_interval == 75
+    condition     = aws_lb_target_group.this["tls"].target_health_state[0].enable_unhealthy_connection_termination == false && aws_lb_target_group.this["tls"].target_health_state[0].unhealthy_draining_interval == 90
     error_message = "An unhealthy (draining) target must keep its connections for grace + drain."
   }
   assert {
@@ -280,7 +314,7 @@ run "drain_arithmetic_defaults" {
     error_message = "The termination hook must hold the instance for the drain (215 s), then continue."
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_DRAIN_DELAY=105\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_TERMINATE_HOOK=staticedge-drain\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_ASG_NAME=staticedge\n")
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_DRAIN_DELAY=90\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_TERMINATE_HOOK=staticedge-drain\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_ASG_NAME=staticedge\n")
     error_message = "The watcher must get the drain delay, the hook and the group from the user data."
   }
 }
@@ -328,14 +362,14 @@ run "drain_arithmetic_floor" {
 
   variables {
     late_flow_seconds                  = 0
-    grace_period_seconds               = 5
+    grace_period_seconds               = 30
     drain_timeout_seconds              = 10
     deregistration_delay_floor_seconds = 120
   }
 
   assert {
-    condition     = output.drain_timings.deregistration_delay == 120 && output.drain_timings.terminate_hook_timeout == 50
-    error_message = "The floor applies when the drain is short; the hook follows the drain (5 + 10 + 5 + 30)."
+    condition     = output.drain_timings.deregistration_delay == 120 && output.drain_timings.terminate_hook_timeout == 75
+    error_message = "The floor applies when the drain is short; the hook follows the drain (30 + 10 + 5 + 30)."
   }
 }
 
@@ -355,7 +389,7 @@ run "refuses_a_drain_longer_than_the_ami_stop_timeout" {
   command = plan
 
   variables {
-    grace_period_seconds = 30
+    drain_timeout_seconds = 90
   }
 
   expect_failures = [aws_autoscaling_group.this]
