@@ -4,10 +4,10 @@
 //!
 //! HTTP/1 is checked on the raw bytes while they arrive ([`H1HeaderScan`]), so the
 //! connection front refuses a header as soon as it passes a limit instead of reading
-//! all of it first. HTTP/2 header lists are checked once decoded ([`check_h2`]); the
-//! h2 library refuses larger ones itself, as advertised in
-//! `SETTINGS_MAX_HEADER_LIST_SIZE`, and this check covers the connections that
-//! started before a reload lowered the limit, and the field count.
+//! all of it first. HTTP/2 headers are checked once decoded ([`check_h2`]): the h2
+//! library refuses lists over the size advertised in `SETTINGS_MAX_HEADER_LIST_SIZE`
+//! itself; this check adds the field count, the path (as the request line it becomes
+//! upstream), and the size for connections that started before a reload lowered it.
 
 use crate::Refusal;
 use staticedge_config::HeaderLimits;
@@ -128,14 +128,35 @@ pub fn h2_field_size(name_len: usize, value_len: usize) -> usize {
     name_len + value_len + 32
 }
 
-/// Checks a decoded HTTP/2 header list: `list_size` is the sum of
-/// [`h2_field_size`] over every field, pseudo-headers included; `fields` counts the
-/// regular fields only. The answer is 431 on that stream; the connection stays open.
-pub fn check_h2(limits: &HeaderLimits, list_size: usize, fields: usize) -> Result<(), Refusal> {
-    if fields > limits.max_request_headers {
+/// The sizes of one decoded HTTP/2 request header, in the terms of the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2HeaderSize {
+    /// The request line the upstream receives for it, `METHOD PATH HTTP/1.1`
+    /// (HTTP/2 has none of its own): see [`h2_request_line_len`].
+    pub request_line: usize,
+    /// The sum of [`h2_field_size`] over every field, pseudo-headers included.
+    pub list_size: usize,
+    /// The regular fields (pseudo-headers not counted).
+    pub fields: usize,
+}
+
+/// The length of the HTTP/1.1 request line an HTTP/2 request becomes upstream:
+/// method, space, path, and ` HTTP/1.1`.
+pub fn h2_request_line_len(method: &str, path: &str) -> usize {
+    method.len() + 1 + path.len() + " HTTP/1.1".len()
+}
+
+/// Checks a decoded HTTP/2 request header: a path that would make a request line over
+/// the limit is 414, too many fields or too large a list 431. The answer is on that
+/// stream alone; the connection stays open.
+pub fn check_h2(limits: &HeaderLimits, size: &H2HeaderSize) -> Result<(), Refusal> {
+    if size.request_line > limits.max_request_line_bytes {
+        return Err(Refusal::request_line_too_long(limits.max_request_line_bytes).keeping());
+    }
+    if size.fields > limits.max_request_headers {
         return Err(Refusal::too_many_headers(limits.max_request_headers).keeping());
     }
-    if list_size > limits.max_request_header_bytes {
+    if size.list_size > limits.max_request_header_bytes {
         return Err(Refusal::header_too_large(limits.max_request_header_bytes).keeping());
     }
     Ok(())
@@ -263,15 +284,23 @@ mod tests {
     }
 
     #[test]
-    fn h2_lists_are_checked_by_size_and_count_and_keep_the_connection() {
-        assert_eq!(check_h2(&LIMITS, 1024, 10), Ok(()));
-        let big = check_h2(&LIMITS, 1025, 1).expect_err("too large");
+    fn h2_headers_are_checked_by_line_size_and_count_and_keep_the_connection() {
+        let size = |request_line, list_size, fields| H2HeaderSize {
+            request_line,
+            list_size,
+            fields,
+        };
+        let status = |s: H2HeaderSize| check_h2(&LIMITS, &s).map_err(|r| (r.status, r.reason));
+        assert_eq!(status(size(100, 1024, 10)), Ok(()));
         assert_eq!(
-            (big.status, big.reason, big.close),
-            (431, "header_too_large", false)
+            status(size(101, 10, 1)),
+            Err((414, "request_line_too_long"))
         );
-        let many = check_h2(&LIMITS, 100, 11).expect_err("too many");
-        assert_eq!((many.status, many.reason), (431, "too_many_headers"));
+        assert_eq!(status(size(10, 10, 11)), Err((431, "too_many_headers")));
+        assert_eq!(status(size(10, 1025, 1)), Err((431, "header_too_large")));
+        let refused = check_h2(&LIMITS, &size(10, 1025, 1)).expect_err("431");
+        assert!(!refused.close, "an HTTP/2 refusal keeps the connection");
         assert_eq!(h2_field_size(":method".len(), 3), 42);
+        assert_eq!(h2_request_line_len("GET", "/a"), "GET /a HTTP/1.1".len());
     }
 }

@@ -10,6 +10,7 @@
 
 mod errors;
 mod front;
+mod h2;
 pub mod headers;
 mod lean;
 pub mod limits;
