@@ -153,6 +153,8 @@ install_scratch() {
   expect_mode /etc/systemd/system/staticedge-lifecycle.service 644
   expect_mode /usr/local/libexec/staticedge/lifecycle-watch 755
   expect_mode /usr/local/libexec/staticedge/smoke-test 755
+  expect_mode /etc/systemd/system/staticedge-cloudwatch-metrics.service 644
+  expect_mode /usr/local/libexec/staticedge/cloudwatch-metrics 755
   expect_mode /etc/logrotate.d/staticedge 644
   expect_mode /usr/lib/sysusers.d/staticedge.conf 644
   expect_mode /usr/lib/tmpfiles.d/staticedge.conf 644
@@ -164,6 +166,7 @@ install_scratch() {
   cmp "$example_config" "$root/usr/local/share/doc/staticedge/staticedge.example.toml"
   [ "$(readlink "$root/etc/systemd/system/multi-user.target.wants/staticedge.service")" = /etc/systemd/system/staticedge.service ]
   [ "$(readlink "$root/etc/systemd/system/multi-user.target.wants/staticedge-lifecycle.service")" = /etc/systemd/system/staticedge-lifecycle.service ]
+  [ "$(readlink "$root/etc/systemd/system/multi-user.target.wants/staticedge-cloudwatch-metrics.service")" = /etc/systemd/system/staticedge-cloudwatch-metrics.service ]
   # A binary that is not the one pinned is refused, and nothing is installed.
   if bash packer/files/install.sh --binary "$work/bin/staticedge" --sha256 "$(printf '0%.0s' {1..64})" \
     --config "$example_config" "$work/root-refused" 2>/dev/null; then
@@ -214,7 +217,7 @@ units_verify() {
   local out
   # verify exits 0 on warnings such as "Unknown key name ... ignoring": gate on silence.
   out=$(systemd-analyze verify --root="$root" staticedge.service staticedge-fetch-config.service \
-    staticedge-lifecycle.service 2>&1)
+    staticedge-lifecycle.service staticedge-cloudwatch-metrics.service 2>&1)
   if [ -n "$out" ]; then printf '%s\n' "$out"; return 1; fi
 }
 
@@ -464,7 +467,8 @@ STATICEDGE_CONFIG_PARAMETER=/staticedge/test/config
 STATICEDGE_TLS_SECRETS="api.example.com=arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"
 STATICEDGE_TLS_SECRET_VERSIONS="api.example.com=a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
 STATICEDGE_ASG_NAME=staticedge
-STATICEDGE_DRAIN_DELAY=105
+STATICEDGE_DRAIN_DELAY=90
+STATICEDGE_METRICS_AGENT_CONFIG=ssm:AmazonCloudWatch-staticedge-prometheus
 EOF
   # Owned by whoever runs the checks instead of root/staticedge; one fetch attempt.
   STATICEDGE_USER=$(id -un) STATICEDGE_GROUP=$(id -gn) STATICEDGE_ETC_OWNER=$(id -un)
@@ -517,6 +521,42 @@ EOF
   cmp "$d/key.pem" "$etc/tls/api.example.com/privkey.pem"
 }
 check "fetch-config (stub aws): fetch, modes, check, rollback, reload" fetch_config_run
+
+# --- cloudwatch-metrics, offline ----------------------------------------------------------
+# The boot script that starts the CloudWatch agent's Prometheus scrape, against a stub
+# amazon-cloudwatch-agent-ctl: nothing without the key, the exact fetch-config call
+# with it, a failing agent fails the unit, a foreign parameter is refused.
+cloudwatch_metrics_run() {
+  local d=$work/cwmetrics cm=packer/files/cloudwatch-metrics
+  mkdir -p "$d/etc"
+  cat > "$d/ctl" <<EOF
+#!/bin/sh
+echo "\$*" >> "$d/ctl.calls"
+exit "\${STUB_CTL_RC:-0}"
+EOF
+  chmod +x "$d/ctl"
+  export STATICEDGE_ETC=$d/etc STATICEDGE_CWAGENT_CTL=$d/ctl STATICEDGE_FETCH_ATTEMPTS=1
+
+  echo "== no key: nothing started"
+  printf 'STATICEDGE_REGION=us-east-1\n' > "$d/etc/bootstrap.env"
+  bash "$cm"
+  [ ! -e "$d/ctl.calls" ]
+
+  echo "== key: the agent loads exactly that config and starts"
+  printf 'STATICEDGE_REGION=us-east-1\nSTATICEDGE_METRICS_AGENT_CONFIG=ssm:AmazonCloudWatch-edge-prometheus\n' > "$d/etc/bootstrap.env"
+  bash "$cm"
+  [ "$(cat "$d/ctl.calls")" = "-a fetch-config -m ec2 -s -c ssm:AmazonCloudWatch-edge-prometheus" ]
+
+  echo "== the agent refuses: the unit fails"
+  if STUB_CTL_RC=1 bash "$cm"; then echo "a failing agent was reported as running"; return 1; fi
+
+  echo "== a parameter that is not an agent config: refused, agent untouched"
+  rm -f "$d/ctl.calls"
+  printf 'STATICEDGE_METRICS_AGENT_CONFIG=ssm:/staticedge/prod/config\n' > "$d/etc/bootstrap.env"
+  if bash "$cm" 2>/dev/null; then echo "accepted a foreign parameter"; return 1; fi
+  [ ! -e "$d/ctl.calls" ]
+}
+check "cloudwatch-metrics (stub agent): off without the key, fetch-config with it" cloudwatch_metrics_run
 
 # --- shellcheck --------------------------------------------------------------------------------
 shell_scripts() {

@@ -116,6 +116,19 @@ def main(root: Path) -> int:
     need("latest_version" in str(one(ltref.get("version"))), "the ASG must pin latest_version")
     need("instance_refresh" in asg, "the ASG needs an instance_refresh")
 
+    policy = body("aws_autoscaling_policy", "cpu")
+    need(one(policy.get("policy_type")) == "TargetTrackingScaling"
+         and "ASGAverageCPUUtilization" in json.dumps(policy.get("target_tracking_configuration")),
+         "the group scales by target tracking on its average CPU")
+    need(one(asg.get("protect_from_scale_in")) is False,
+         "no scale-in protection: every instance must be able to leave through the drain")
+    for (rtype, name), b in res.items():
+        if rtype == "aws_cloudwatch_metric_alarm" and name != "unhealthy_targets":
+            need("alarm_sns_topic_arn" in json.dumps(b.get("for_each", b.get("count")))
+                 or "alarms_enabled" in json.dumps(b.get("for_each", b.get("count")))
+                 or "certificate_alarm_wanted" in json.dumps(b.get("count")),
+                 f"{rtype}.{name} must exist only with alarm_sns_topic_arn")
+
     rule = body("aws_vpc_security_group_ingress_rule", "instance_from_nlb")
     need("aws_security_group.nlb" in str(one(rule.get("referenced_security_group_id"))),
          "instance ingress must reference the NLB security group")

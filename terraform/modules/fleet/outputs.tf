@@ -80,3 +80,23 @@ output "module_version" {
   description = "Version of this module (CHANGELOG.md); callers can assert the one they were written for."
   value       = "3.0.0"
 }
+
+output "scaling_policy_name" {
+  description = "Name of the target-tracking policy on the group's average CPU."
+  value       = aws_autoscaling_policy.cpu.name
+}
+
+output "alarm_names" {
+  description = "The alarms that notify alarm_sns_topic_arn (empty without a topic): per zone no healthy target, an unhealthy target, at max_size with CPU above target, and (with cloudwatch_prometheus_metrics) certificate expiry."
+  value = concat(
+    [for az in sort(keys(aws_cloudwatch_metric_alarm.zone_without_healthy_target)) : aws_cloudwatch_metric_alarm.zone_without_healthy_target[az].alarm_name],
+    aws_cloudwatch_metric_alarm.unhealthy_target[*].alarm_name,
+    aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu[*].alarm_name,
+    aws_cloudwatch_metric_alarm.certificate_expiry[*].alarm_name,
+  )
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of staticedge's own metrics when cloudwatch_prometheus_metrics is on (dimension Fleet = name)."
+  value       = local.metrics_namespace
+}
