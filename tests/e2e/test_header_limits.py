@@ -249,15 +249,20 @@ def test_requests_just_under_each_limit_are_forwarded(limited, sink):
     assert records["h1_line_at_limit"][0]["line"] == LINE_BYTES
 
 
-def test_a_reload_lowering_the_limits_takes_effect(limited, sink):
+def test_a_reload_lowering_the_limits_takes_effect(limited, sink, stack):
     proxy = limited
     t = tok()
     assert h1(proxy, f"/b?t={t}", [big_field(8 * 1024)])[0] == 200
     assert h2(proxy, [f"/b?t={t}-h2"], [big_field(8 * 1024)])[0] == [200]
     _, log = h2(proxy, ["/b"])
     assert advertised_header_list_size(log) == HEADER_BYTES
+    # an HTTP/2 connection opened before the reload keeps its advertised 32 KiB
+    early = RawH2(proxy.at, sni=CUSTOM_HOST, ca=proxy.ca_path)
+    stack.add(early)
+    assert early.request("GET", f"/b?t={tok()}", CUSTOM_HOST).status == 200
 
     hash0 = proxy.status()["config"]["hash"]
+    m0 = proxy.scrape()
     cfg = copy.deepcopy(proxy.config)
     cfg["limits"] = {"max_request_header_bytes": 4096, "max_request_headers": 20, "max_request_line_bytes": 1024}
     proxy.reload(cfg)
@@ -271,12 +276,24 @@ def test_a_reload_lowering_the_limits_takes_effect(limited, sink):
     t = tok(); after["h2_30_fields"] = (t, h2(proxy, [f"/a?t={t}"], many_fields(30))[0])
     t = tok(); after["h2_2k_path"] = (t, h2(proxy, [f"/a?t={t}&pad={'p' * 2048}"])[0])
     _, log = h2(proxy, ["/a"])
+    # ...and is held to the new limit by staticedge's own check (431 with its body, counted)
+    t = tok()
+    on_early = early.request("GET", f"/a?t={t}", CUSTOM_HOST, [("x-big", "a" * 8 * 1024)])
+    after["h2_early_connection_8k_field"] = (t, [on_early.status])
     report.record("header_limits_reload", statuses={k: v[1] for k, v in after.items()},
                   advertised=advertised_header_list_size(log))
     assert {k: v[1] for k, v in after.items()} == {
         "h1_8k_field": 431, "h1_30_fields": 431, "h1_2k_line": 414,
-        "h2_8k_field": [431], "h2_30_fields": [431], "h2_2k_path": [414]}
+        "h2_8k_field": [431], "h2_30_fields": [431], "h2_2k_path": [414],
+        "h2_early_connection_8k_field": [431]}
     assert advertised_header_list_size(log) == 4096, log[:3000]
+    assert early.goaway is None
+    m1 = proxy.scrape()
+    moved = {r: m1.delta(m0, "staticedge_rejected_requests_total", reason=r)
+             for r in ("header_too_large", "too_many_headers", "request_line_too_long")}
+    # HTTP/1: one of each; HTTP/2: the fields and the path on new connections, the 8 KiB
+    # field on the early one (on new connections the h2 library refuses it, uncounted)
+    assert moved == {"header_too_large": 2, "too_many_headers": 2, "request_line_too_long": 2}, moved
     settle(proxy, sink)
     reached = {k: seen(sink, t) for k, (t, _) in after.items() if seen(sink, t)}
     assert not reached, reached
