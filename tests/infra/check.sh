@@ -583,8 +583,9 @@ check "HCL parse of every .tf/.hcl + static fleet assertions (hcl2)" hcl_static
 
 # The module README's inputs/outputs tables are generated from variables.tf and
 # outputs.tf; a change to either without regenerating fails here.
-module_docs() { "$venv/bin/python" tests/infra/module_docs.py terraform/modules/fleet; }
-check "terraform/modules/fleet/README.md tables match the code" module_docs
+module_docs() { "$venv/bin/python" tests/infra/module_docs.py "terraform/modules/$1"; }
+check "terraform/modules/fleet/README.md tables match the code" module_docs fleet
+check "terraform/modules/egress/README.md tables match the code" module_docs egress
 
 # --- Docs in step with the code ------------------------------------------------------------
 # tests/infra/docs_check.py on the tree, then on a copy with one thing broken, which it
@@ -635,15 +636,18 @@ check "docs/operations.md: the signals table names what the code handles and ign
 check "docs/deploy.md: step 0 names the Makefile's build packages" docs_build_packages
 
 changelog_version() {
-  local v
+  local v e
   v=$(sed -n 's/^  value       = "\([0-9.]*\)"$/\1/p' terraform/modules/fleet/outputs.tf)
   [ -n "$v" ] || { echo "no module_version output"; return 1; }
   grep -qx "## $v" terraform/modules/fleet/CHANGELOG.md || { echo "CHANGELOG.md has no ## $v"; return 1; }
   grep -q "fleet_module_version = \"$v\"" terraform/examples/elastic-beanstalk/main.tf ||
     { echo "the example is not pinned to $v"; return 1; }
-  echo "SUMMARY: module $v, in CHANGELOG.md and pinned by the example"
+  e=$(sed -n 's/^  value       = "\([0-9.]*\)"$/\1/p' terraform/modules/egress/outputs.tf)
+  [ -n "$e" ] || { echo "no egress module_version output"; return 1; }
+  grep -qx "## $e" terraform/modules/egress/CHANGELOG.md || { echo "egress CHANGELOG.md has no ## $e"; return 1; }
+  echo "SUMMARY: fleet $v, in CHANGELOG.md and pinned by the example; egress $e in its CHANGELOG.md"
 }
-check "module version: output, CHANGELOG and the example's pin agree" changelog_version
+check "module versions: outputs, CHANGELOGs and the example's pin agree" changelog_version
 
 tf=$(command -v terraform || true)
 mirror=""
@@ -707,7 +711,7 @@ EOF
   }
 
   check "terraform fmt -check -recursive" tf_fmt
-  for dir in modules/fleet examples/elastic-beanstalk; do
+  for dir in modules/fleet modules/egress examples/elastic-beanstalk; do
     check "terraform init -backend=false ($dir)" tf_init "$dir"
     check "terraform validate ($dir)" tf_validate "$dir"
     check "terraform test ($dir)" tf_test "$dir"

@@ -136,6 +136,20 @@ def main(root: Path) -> int:
         if rtype == "aws_vpc_security_group_ingress_rule" and "aws_security_group.instance" in json.dumps(b.get("security_group_id")):
             need(name == "instance_from_nlb", f"{rtype}.{name} opens the instances to something else than the NLB")
 
+    # The egress module: its outbound IPs are allow-listed like the NLB's.
+    egress = root / "terraform/modules/egress"
+    eres = resources(doc for p, doc in parsed.items() if p.parent == egress and p.suffix == ".tf")
+    eip = eres.get(("aws_eip", "nat"))
+    if eip is None:
+        problems.append("terraform/modules/egress: resource aws_eip.nat is missing")
+    else:
+        lc = one(eip.get("lifecycle", [{}]))
+        if one(lc.get("prevent_destroy")) is not True:
+            problems.append("terraform/modules/egress: aws_eip.nat must have lifecycle.prevent_destroy = true")
+    route = eres.get(("aws_route", "default_via_nat"), {})
+    if "aws_nat_gateway.this" not in json.dumps(route.get("nat_gateway_id")):
+        problems.append("terraform/modules/egress: the private default route must go through aws_nat_gateway.this")
+
     for path, doc in parsed.items():
         if path.suffix == ".tf" and "$Latest" in json.dumps(doc):
             problems.append(f"{path.relative_to(root)}: uses \"$Latest\" (no instance refresh, no rollback)")
