@@ -8,9 +8,11 @@
 //! types ([`staticedge_policy::RequestFacts`]), asks the policy, and applies the
 //! answer ([`respond`], [`headers`]) or opens the upstream connection ([`peer`]).
 
+mod buffering;
 mod errors;
 mod front;
 pub mod headers;
+mod held;
 mod lean;
 pub mod limits;
 pub mod peer;
