@@ -206,6 +206,42 @@ def test_http2_bodies_without_length_are_buffered_or_refused(buffered, workdir):
     assert not reached, f"refused bodies reached the upstream: {reached}"
 
 
+def test_buffering_all_holds_sized_bodies_too_and_off_streams(buffered, workdir):
+    proxy, sink, _ = buffered(request_buffering="all")
+    # a Content-Length body over the lean path's 1 MiB: held whole, then forwarded exactly
+    t_big, body = tok(), pattern(3 * MiB // 2, 10)
+    f = workdir / "sized.bin"
+    f.write_bytes(body)
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20",
+                        "--cacert", str(proxy.ca_path), "--resolve", proxy.resolve(), "--http1.1",
+                        "--data-binary", f"@{f}", proxy.url(path=f"/upload?t={t_big}")],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert p.stdout.strip() == "200", (p.stdout, p.stderr)
+    assert ended(sink, t_big)["sha256"] == hashlib.sha256(body).hexdigest()
+    # a Content-Length body whose client stalls: 408, nothing forwarded
+    t_stall = tok()
+    c = proxy.raw()
+    try:
+        c.send((f"POST /upload?t={t_stall} HTTP/1.1\r\nHost: {CUSTOM_HOST}\r\nContent-Length: 100000\r\n\r\n")
+               .encode() + b"s" * 1000)
+        raw = c.read_all(timeout=5)
+    finally:
+        c.close()
+    r = parse_response(raw) if raw.startswith(b"HTTP/") else None
+    settle(proxy, sink)
+    assert r is not None and r.status == 408, raw[:200]
+    assert not seen(sink, t_stall), seen(sink, t_stall)
+
+    # "off": a chunked body streams as it arrives (the upstream sees chunked framing)
+    cfg = dict(proxy.config)
+    cfg["limits"] = {**cfg["limits"], "request_buffering": "off"}
+    proxy.reload(cfg)
+    t_off = tok()
+    net.wait_until(lambda: curl_upload(proxy, workdir, t_off, b"streamed") == "200" and
+                   [l for l in seen(sink, t_off) if l["event"] == "start" and l["te"] == "chunked"], 10,
+                   what="after the reload, chunked bodies stream")
+
+
 def _spool_fds(pid: int, spool_dir: Path) -> list[str]:
     """The proxy's open files in the buffer directory (unlinked ones read "(deleted)")."""
     out = []
@@ -242,6 +278,18 @@ def test_spilled_body_is_byte_exact_and_leaves_no_file_even_after_sigint(buffere
     assert all(f.endswith("(deleted)") for f in open_files), open_files
     assert list(spool_dir.iterdir()) == [], "nothing left in the buffer directory after SIGINT"
     assert not seen(sink, t2), "the interrupted upload reached the upstream"
+
+
+def _spool_bytes(pid: int, spool_dir: Path) -> int:
+    """Bytes in the proxy's open spool files right now."""
+    total = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd).startswith(str(spool_dir)):
+                total += os.stat(fd).st_size
+        except OSError:
+            continue
+    return total
 
 
 def _rss_kib(pid: int) -> int:
@@ -297,7 +345,7 @@ def test_many_concurrent_uploads_with_a_low_spill_cap_answer_200_or_503(new_prox
         with lock:
             statuses.append(status)
 
-    peak_rss, peak_files = _rss_kib(pid), 0
+    peak_rss, peak_files, peak_disk = _rss_kib(pid), 0, 0
     rss_before = peak_rss
     started = time.monotonic()
     threads = [threading.Thread(target=upload, args=(i,), daemon=True) for i in range(n_uploads)]
@@ -305,7 +353,9 @@ def test_many_concurrent_uploads_with_a_low_spill_cap_answer_200_or_503(new_prox
         th.start()
     while any(th.is_alive() for th in threads) and time.monotonic() - started < 90:
         peak_rss = max(peak_rss, _rss_kib(pid))
-        peak_files = max(peak_files, len(_spool_fds(pid, spool_dir)))
+        files = _spool_fds(pid, spool_dir)
+        peak_files = max(peak_files, len(files))
+        peak_disk = max(peak_disk, _spool_bytes(pid, spool_dir))
         time.sleep(0.1)
     elapsed = time.monotonic() - started
     counts: dict[str, int] = {}
@@ -314,7 +364,7 @@ def test_many_concurrent_uploads_with_a_low_spill_cap_answer_200_or_503(new_prox
     m = proxy.scrape()
     report.record("buffering_load", uploads=n_uploads, seconds=round(elapsed, 1), statuses=counts,
                   rss_before_mib=round(rss_before / 1024, 1), peak_rss_mib=round(peak_rss / 1024, 1),
-                  peak_spool_files=peak_files,
+                  peak_spool_files=peak_files, peak_spool_mib=round(peak_disk / MiB, 1),
                   buffer_full=m.total("staticedge_rejected_requests_total", reason="buffer_full"))
     print(f"[buffering] {n_uploads} uploads in {elapsed:.1f}s: {counts}, RSS {rss_before // 1024} -> "
           f"peak {peak_rss // 1024} MiB, peak spool files {peak_files}")
@@ -322,6 +372,7 @@ def test_many_concurrent_uploads_with_a_low_spill_cap_answer_200_or_503(new_prox
     assert set(counts) <= {"200", "503"}, counts
     assert counts.get("200", 0) >= 1 and counts.get("503", 0) >= 1, counts
     assert peak_rss - rss_before < 200 * 1024, f"RSS grew by {(peak_rss - rss_before) // 1024} MiB"
+    assert peak_disk <= 40 * MiB, f"{peak_disk} bytes spilled at once, over the 40 MiB cap"
     assert list(spool_dir.iterdir()) == []
     net.wait_until(lambda: not _spool_fds(pid, spool_dir), 5, what="every spool file closed")
     completed = [l for l in sink.access() if l["event"] == "end" and l["query"].startswith("t=load")]

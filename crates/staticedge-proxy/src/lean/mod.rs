@@ -50,19 +50,62 @@ pub(crate) struct Lean<'a> {
     pub draining: bool,
 }
 
-/// How long one read of a request body may take (pingora's per-read default).
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Reads until `buf` holds `want` bytes; false when the client closed or stalled.
-async fn read_to(stream: &mut Stream, buf: &mut BytesMut, want: usize) -> bool {
+/// Reads until `buf` holds `want` bytes, waiting at most `timeout` for each read.
+/// `Err(None)`: the client went away; `Err(Some(_))`: it stalled (408).
+async fn read_to(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    want: usize,
+    timeout: Duration,
+) -> Result<(), Option<Refusal>> {
     while buf.len() < want {
         buf.reserve(want - buf.len());
-        match tokio::time::timeout(BODY_READ_TIMEOUT, stream.read_buf(buf)).await {
+        match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
             Ok(Ok(n)) if n > 0 => {}
-            _ => return false,
+            Ok(_) => return Err(None),
+            Err(_) => return Err(Some(buffering::body_timeout())),
         }
     }
-    true
+    Ok(())
+}
+
+/// A request body as read: held whole, or refused part-way.
+type ReadBody = Result<HeldBody, Refusal>;
+
+/// Reads the body of the request whose header is the first `head_len` bytes of
+/// `buf` (a Content-Length of `body_len`, or chunked), leaving the header in `buf`.
+/// Returns the body and the bytes after it; `None` when the client went away.
+async fn read_body(
+    lean: &Lean<'_>,
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    (head_len, body_len, chunked): (usize, usize, bool),
+    admitted: &mut Admitted,
+) -> Option<(ReadBody, BytesMut)> {
+    if chunked {
+        let mut rest = buf.split_off(head_len);
+        let limit = &mut admitted.body_limit;
+        return match read_chunked(lean.state, stream, &mut rest, limit).await {
+            Ok(spool) => Some((Ok(HeldBody::Spool(spool)), rest)),
+            Err(None) => None,
+            Err(Some(refusal)) => Some((Err(refusal.on_route(admitted.route)), rest)),
+        };
+    }
+    let timeout = lean.state.config.limits.buffer.body_timeout;
+    match read_to(stream, buf, head_len + body_len, timeout).await {
+        Ok(()) => {
+            let leftover = buf.split_off(head_len + body_len);
+            Some((
+                Ok(HeldBody::Bytes(buf.split_off(head_len).freeze())),
+                leftover,
+            ))
+        }
+        Err(None) => None,
+        Err(Some(refusal)) => {
+            let rest = buf.split_off(head_len);
+            Some((Err(refusal.on_route(admitted.route)), rest))
+        }
+    }
 }
 
 /// Reads, decodes and spools a chunked body whose first bytes are in `buf`, under
@@ -164,23 +207,10 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
             return Next::KeepAlive(buf.split_off(head_len + body_len));
         }
     };
-    let (body, leftover) = if chunked {
-        let mut rest = buf.split_off(head_len);
-        let limit = &mut admitted.body_limit;
-        match read_chunked(lean.state, stream, &mut rest, limit).await {
-            Ok(spool) => (Ok(HeldBody::Spool(spool)), rest),
-            Err(None) => return Next::Close,
-            Err(Some(refusal)) => (Err(refusal.on_route(admitted.route)), rest),
-        }
-    } else {
-        if !read_to(stream, &mut buf, head_len + body_len).await {
-            return Next::Close;
-        }
-        let leftover = buf.split_off(head_len + body_len);
-        (
-            Ok(HeldBody::Bytes(buf.split_off(head_len).freeze())),
-            leftover,
-        )
+    let framing = (head_len, body_len, chunked);
+    let Some((body, leftover)) = read_body(lean, stream, &mut buf, framing, &mut admitted).await
+    else {
+        return Next::Close;
     };
     // Frozen, so header values reach the upstream request as slices of it, not copies.
     let header_bytes = buf.freeze();
