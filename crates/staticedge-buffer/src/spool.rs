@@ -244,6 +244,16 @@ mod tests {
             .unwrap_or(usize::MAX)
     }
 
+    /// This process's open files that were created in `dir` (each test has its own).
+    fn open_in(dir: &std::path::Path) -> usize {
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return usize::MAX;
+        };
+        fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.starts_with(dir))
+            .count()
+    }
+
     async fn collect(body: SpoolBody) -> Vec<u8> {
         let hint = body.size_hint().exact();
         let bytes = body.collect().await.expect("read").to_bytes().to_vec();
@@ -289,7 +299,9 @@ mod tests {
         assert_eq!(frozen.len(), 300_000);
         assert_eq!(collect(frozen.body()).await, data);
         assert_eq!(collect(frozen.body()).await, data, "a retry sends it again");
+        assert_eq!(open_in(dir.path()), 1, "one file while the body is held");
         drop(frozen);
+        assert_eq!(open_in(dir.path()), 0, "dropping the spool closes its file");
         assert_eq!(
             s.budget.used(),
             0,
