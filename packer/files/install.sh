@@ -14,6 +14,9 @@
 #                                                   liveness report; enabled
 #   /usr/local/libexec/staticedge/lifecycle-watch   what that unit runs
 #   /usr/local/libexec/staticedge/smoke-test        --version + check of a sample
+#   /etc/systemd/system/staticedge-cloudwatch-metrics.service  metrics to CloudWatch
+#                                                   when the user data asks; enabled
+#   /usr/local/libexec/staticedge/cloudwatch-metrics  what that unit runs
 #   /etc/staticedge/staticedge.toml                 the example config (--config),
 #                                                   replaced at boot from SSM
 #   /etc/staticedge/tls/                            certificates, fetched at boot
@@ -133,6 +136,9 @@ install -D -m 0644 "$here/staticedge-lifecycle.service" \
   "$r/etc/systemd/system/staticedge-lifecycle.service"
 install -D -m 0755 "$here/lifecycle-watch" "$r/usr/local/libexec/staticedge/lifecycle-watch"
 install -D -m 0755 "$here/smoke-test" "$r/usr/local/libexec/staticedge/smoke-test"
+install -D -m 0644 "$here/staticedge-cloudwatch-metrics.service" \
+  "$r/etc/systemd/system/staticedge-cloudwatch-metrics.service"
+install -D -m 0755 "$here/cloudwatch-metrics" "$r/usr/local/libexec/staticedge/cloudwatch-metrics"
 install -D -m 0644 "$here/staticedge.logrotate" "$r/etc/logrotate.d/staticedge"
 install -D -m 0644 "$here/staticedge.sysusers" "$r/usr/lib/sysusers.d/staticedge.conf"
 install -D -m 0644 "$here/staticedge.tmpfiles" "$r/usr/lib/tmpfiles.d/staticedge.conf"
@@ -162,7 +168,7 @@ fi
 # Enabling is a symlink; done by hand so it works the same in a scratch root without
 # systemd running. The fetch unit needs none: staticedge.service Requires= it.
 install -d "$r/etc/systemd/system/multi-user.target.wants"
-for unit in staticedge.service staticedge-lifecycle.service; do
+for unit in staticedge.service staticedge-lifecycle.service staticedge-cloudwatch-metrics.service; do
   ln -sfn "/etc/systemd/system/$unit" "$r/etc/systemd/system/multi-user.target.wants/$unit"
 done
 if [ "$live" = 1 ] && [ -d /run/systemd/system ]; then

@@ -163,8 +163,8 @@ CATEGORIES = [
      r"_rjem_\w+|do_rallocx|\w*je_\w+|tikv_jemalloc\w*|"
      r"malloc_consolidate|unlink_chunk.*|tcache_\w+|__rdl_\w+|__rust_(alloc|dealloc|realloc)"
      r"|__rustc::__r\w+|_mid_memalign|__libc_\w+alloc\w*)$"),
-    ("crypto primitives (ring: AES-GCM, SHA-2, X25519, P-256)",
-     r"\bring(_core)?\b|ring::|ring_core"),
+    ("crypto primitives (aws-lc-rs and ring: AES-GCM, SHA-2, X25519, P-256, RSA)",
+     r"\bring(_core)?\b|ring::|ring_core|aws_lc"),
     ("rustls (records, handshake state machine)", r"rustls"),
     ("access log (serde_json, time and number formatting)",
      r"serde_json|access_log|humantime|chrono|\btime::|zmij|itoa|ryu|AccessLog"),

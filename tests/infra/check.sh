@@ -153,6 +153,8 @@ install_scratch() {
   expect_mode /etc/systemd/system/staticedge-lifecycle.service 644
   expect_mode /usr/local/libexec/staticedge/lifecycle-watch 755
   expect_mode /usr/local/libexec/staticedge/smoke-test 755
+  expect_mode /etc/systemd/system/staticedge-cloudwatch-metrics.service 644
+  expect_mode /usr/local/libexec/staticedge/cloudwatch-metrics 755
   expect_mode /etc/logrotate.d/staticedge 644
   expect_mode /usr/lib/sysusers.d/staticedge.conf 644
   expect_mode /usr/lib/tmpfiles.d/staticedge.conf 644
@@ -164,6 +166,7 @@ install_scratch() {
   cmp "$example_config" "$root/usr/local/share/doc/staticedge/staticedge.example.toml"
   [ "$(readlink "$root/etc/systemd/system/multi-user.target.wants/staticedge.service")" = /etc/systemd/system/staticedge.service ]
   [ "$(readlink "$root/etc/systemd/system/multi-user.target.wants/staticedge-lifecycle.service")" = /etc/systemd/system/staticedge-lifecycle.service ]
+  [ "$(readlink "$root/etc/systemd/system/multi-user.target.wants/staticedge-cloudwatch-metrics.service")" = /etc/systemd/system/staticedge-cloudwatch-metrics.service ]
   # A binary that is not the one pinned is refused, and nothing is installed.
   if bash packer/files/install.sh --binary "$work/bin/staticedge" --sha256 "$(printf '0%.0s' {1..64})" \
     --config "$example_config" "$work/root-refused" 2>/dev/null; then
@@ -214,7 +217,7 @@ units_verify() {
   local out
   # verify exits 0 on warnings such as "Unknown key name ... ignoring": gate on silence.
   out=$(systemd-analyze verify --root="$root" staticedge.service staticedge-fetch-config.service \
-    staticedge-lifecycle.service 2>&1)
+    staticedge-lifecycle.service staticedge-cloudwatch-metrics.service 2>&1)
   if [ -n "$out" ]; then printf '%s\n' "$out"; return 1; fi
 }
 
@@ -226,6 +229,13 @@ units_security() {
   printf '%s\n' "$out" | grep -v '^✓' || true
   echo "SUMMARY: exposure $score, limit 2.5"
   awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }'
+}
+
+# tf_default FILE VARIABLE: the literal number a variable block defaults to.
+tf_default() {
+  awk -v want="variable \"$2\" {" '$0 == want { inside = 1 }
+    inside && $1 == "default" { print $3; exit }
+    inside && $0 == "}" { inside = 0 }' "$1"
 }
 
 unit_contract() {
@@ -240,12 +250,18 @@ unit_contract() {
   grep -qx 'Restart=on-failure' "$u"
   grep -qx 'AmbientCapabilities=CAP_NET_BIND_SERVICE' "$u"
   grep -qx 'Requires=staticedge-fetch-config.service' "$u"
-  # Stop must outlast grace_period + drain_timeout (defaults 15s + 60s).
-  local stop
+  # Stop must outlast grace_period + drain_timeout + 10 s (the module's defaults), and
+  # be what the module assumes the AMI has (ami_stop_timeout_seconds).
+  local stop grace drain assumed vars=terraform/modules/fleet/variables.tf
   stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)$/\1/p' "$u")
-  [ -n "$stop" ]
-  [ "$stop" -gt 75 ]
-  echo "SUMMARY: TimeoutStopSec=${stop}s > 15s + 60s"
+  grace=$(tf_default "$vars" grace_period_seconds)
+  drain=$(tf_default "$vars" drain_timeout_seconds)
+  assumed=$(tf_default "$vars" ami_stop_timeout_seconds)
+  [ -n "$stop" ] && [ -n "$grace" ] && [ -n "$drain" ] && [ -n "$assumed" ]
+  [ "$grace" -ge 30 ] || { echo "the module's grace_period_seconds default $grace is under the NLB's 30 s"; return 1; }
+  [ "$stop" -ge $((grace + drain + 10)) ] || { echo "TimeoutStopSec=$stop < $grace + $drain + 10"; return 1; }
+  [ "$stop" = "$assumed" ] || { echo "TimeoutStopSec=$stop but ami_stop_timeout_seconds defaults to $assumed"; return 1; }
+  echo "SUMMARY: TimeoutStopSec=${stop}s >= ${grace}s + ${drain}s + 10s, = ami_stop_timeout_seconds"
 }
 
 # The real binary (when one is built) through the bake's smoke test.
@@ -451,7 +467,8 @@ STATICEDGE_CONFIG_PARAMETER=/staticedge/test/config
 STATICEDGE_TLS_SECRETS="api.example.com=arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"
 STATICEDGE_TLS_SECRET_VERSIONS="api.example.com=a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
 STATICEDGE_ASG_NAME=staticedge
-STATICEDGE_DRAIN_DELAY=105
+STATICEDGE_DRAIN_DELAY=90
+STATICEDGE_METRICS_AGENT_CONFIG=ssm:AmazonCloudWatch-staticedge-prometheus
 EOF
   # Owned by whoever runs the checks instead of root/staticedge; one fetch attempt.
   STATICEDGE_USER=$(id -un) STATICEDGE_GROUP=$(id -gn) STATICEDGE_ETC_OWNER=$(id -un)
@@ -505,6 +522,42 @@ EOF
 }
 check "fetch-config (stub aws): fetch, modes, check, rollback, reload" fetch_config_run
 
+# --- cloudwatch-metrics, offline ----------------------------------------------------------
+# The boot script that starts the CloudWatch agent's Prometheus scrape, against a stub
+# amazon-cloudwatch-agent-ctl: nothing without the key, the exact fetch-config call
+# with it, a failing agent fails the unit, a foreign parameter is refused.
+cloudwatch_metrics_run() {
+  local d=$work/cwmetrics cm=packer/files/cloudwatch-metrics
+  mkdir -p "$d/etc"
+  cat > "$d/ctl" <<EOF
+#!/bin/sh
+echo "\$*" >> "$d/ctl.calls"
+exit "\${STUB_CTL_RC:-0}"
+EOF
+  chmod +x "$d/ctl"
+  export STATICEDGE_ETC=$d/etc STATICEDGE_CWAGENT_CTL=$d/ctl STATICEDGE_FETCH_ATTEMPTS=1
+
+  echo "== no key: nothing started"
+  printf 'STATICEDGE_REGION=us-east-1\n' > "$d/etc/bootstrap.env"
+  bash "$cm"
+  [ ! -e "$d/ctl.calls" ]
+
+  echo "== key: the agent loads exactly that config and starts"
+  printf 'STATICEDGE_REGION=us-east-1\nSTATICEDGE_METRICS_AGENT_CONFIG=ssm:AmazonCloudWatch-edge-prometheus\n' > "$d/etc/bootstrap.env"
+  bash "$cm"
+  [ "$(cat "$d/ctl.calls")" = "-a fetch-config -m ec2 -s -c ssm:AmazonCloudWatch-edge-prometheus" ]
+
+  echo "== the agent refuses: the unit fails"
+  if STUB_CTL_RC=1 bash "$cm"; then echo "a failing agent was reported as running"; return 1; fi
+
+  echo "== a parameter that is not an agent config: refused, agent untouched"
+  rm -f "$d/ctl.calls"
+  printf 'STATICEDGE_METRICS_AGENT_CONFIG=ssm:/staticedge/prod/config\n' > "$d/etc/bootstrap.env"
+  if bash "$cm" 2>/dev/null; then echo "accepted a foreign parameter"; return 1; fi
+  [ ! -e "$d/ctl.calls" ]
+}
+check "cloudwatch-metrics (stub agent): off without the key, fetch-config with it" cloudwatch_metrics_run
+
 # --- shellcheck --------------------------------------------------------------------------------
 shell_scripts() {
   local f
@@ -530,8 +583,9 @@ check "HCL parse of every .tf/.hcl + static fleet assertions (hcl2)" hcl_static
 
 # The module README's inputs/outputs tables are generated from variables.tf and
 # outputs.tf; a change to either without regenerating fails here.
-module_docs() { "$venv/bin/python" tests/infra/module_docs.py terraform/modules/fleet; }
-check "terraform/modules/fleet/README.md tables match the code" module_docs
+module_docs() { "$venv/bin/python" tests/infra/module_docs.py "terraform/modules/$1"; }
+check "terraform/modules/fleet/README.md tables match the code" module_docs fleet
+check "terraform/modules/egress/README.md tables match the code" module_docs egress
 
 # --- Docs in step with the code ------------------------------------------------------------
 # tests/infra/docs_check.py on the tree, then on a copy with one thing broken, which it
@@ -582,15 +636,18 @@ check "docs/operations.md: the signals table names what the code handles and ign
 check "docs/deploy.md: step 0 names the Makefile's build packages" docs_build_packages
 
 changelog_version() {
-  local v
+  local v e
   v=$(sed -n 's/^  value       = "\([0-9.]*\)"$/\1/p' terraform/modules/fleet/outputs.tf)
   [ -n "$v" ] || { echo "no module_version output"; return 1; }
   grep -qx "## $v" terraform/modules/fleet/CHANGELOG.md || { echo "CHANGELOG.md has no ## $v"; return 1; }
   grep -q "fleet_module_version = \"$v\"" terraform/examples/elastic-beanstalk/main.tf ||
     { echo "the example is not pinned to $v"; return 1; }
-  echo "SUMMARY: module $v, in CHANGELOG.md and pinned by the example"
+  e=$(sed -n 's/^  value       = "\([0-9.]*\)"$/\1/p' terraform/modules/egress/outputs.tf)
+  [ -n "$e" ] || { echo "no egress module_version output"; return 1; }
+  grep -qx "## $e" terraform/modules/egress/CHANGELOG.md || { echo "egress CHANGELOG.md has no ## $e"; return 1; }
+  echo "SUMMARY: fleet $v, in CHANGELOG.md and pinned by the example; egress $e in its CHANGELOG.md"
 }
-check "module version: output, CHANGELOG and the example's pin agree" changelog_version
+check "module versions: outputs, CHANGELOGs and the example's pin agree" changelog_version
 
 tf=$(command -v terraform || true)
 mirror=""
@@ -631,7 +688,7 @@ EOF
     local d=$work/render out bin
     mkdir -p "$d"
     out=$(cd "$work/tf/examples/elastic-beanstalk" && "$tf" console -no-color <<'EOF'
-templatefile("staticedge.toml.tftpl", { grace_period = "15s", drain_timeout = "60s", cert_names = ["api.example.com"], http_listener = true, hostnames = ["api.example.com"], host_header = "preserve", upstream = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80", upstream_tls = false, probe_path = "/health", probe_hostname = "api.example.com", proxy_protocol = "optional" })
+templatefile("staticedge.toml.tftpl", { grace_period = "30s", drain_timeout = "60s", cert_names = ["api.example.com"], http_listener = true, hostnames = ["api.example.com"], host_header = "preserve", upstream = "myapp.eba-abc123.us-east-1.elasticbeanstalk.com:80", upstream_tls = false, probe_path = "/health", probe_hostname = "api.example.com", proxy_protocol = "optional" })
 EOF
 )
     sed -e '1{/^<<EOT$/d}' -e '${/^EOT$/d}' <<<"$out" > "$d/staticedge.toml"
@@ -654,7 +711,7 @@ EOF
   }
 
   check "terraform fmt -check -recursive" tf_fmt
-  for dir in modules/fleet examples/elastic-beanstalk; do
+  for dir in modules/fleet modules/egress examples/elastic-beanstalk; do
     check "terraform init -backend=false ($dir)" tf_init "$dir"
     check "terraform validate ($dir)" tf_validate "$dir"
     check "terraform test ($dir)" tf_test "$dir"

@@ -116,12 +116,39 @@ def main(root: Path) -> int:
     need("latest_version" in str(one(ltref.get("version"))), "the ASG must pin latest_version")
     need("instance_refresh" in asg, "the ASG needs an instance_refresh")
 
+    policy = body("aws_autoscaling_policy", "cpu")
+    need(one(policy.get("policy_type")) == "TargetTrackingScaling"
+         and "ASGAverageCPUUtilization" in json.dumps(policy.get("target_tracking_configuration")),
+         "the group scales by target tracking on its average CPU")
+    need(one(asg.get("protect_from_scale_in")) is False,
+         "no scale-in protection: every instance must be able to leave through the drain")
+    for (rtype, name), b in res.items():
+        if rtype == "aws_cloudwatch_metric_alarm" and name != "unhealthy_targets":
+            need("alarm_sns_topic_arn" in json.dumps(b.get("for_each", b.get("count")))
+                 or "alarms_enabled" in json.dumps(b.get("for_each", b.get("count")))
+                 or "certificate_alarm_wanted" in json.dumps(b.get("count")),
+                 f"{rtype}.{name} must exist only with alarm_sns_topic_arn")
+
     rule = body("aws_vpc_security_group_ingress_rule", "instance_from_nlb")
     need("aws_security_group.nlb" in str(one(rule.get("referenced_security_group_id"))),
          "instance ingress must reference the NLB security group")
     for (rtype, name), b in res.items():
         if rtype == "aws_vpc_security_group_ingress_rule" and "aws_security_group.instance" in json.dumps(b.get("security_group_id")):
             need(name == "instance_from_nlb", f"{rtype}.{name} opens the instances to something else than the NLB")
+
+    # The egress module: its outbound IPs are allow-listed like the NLB's.
+    egress = root / "terraform/modules/egress"
+    eres = resources(doc for p, doc in parsed.items() if p.parent == egress and p.suffix == ".tf")
+    eip = eres.get(("aws_eip", "nat"))
+    if eip is None:
+        problems.append("terraform/modules/egress: resource aws_eip.nat is missing")
+    else:
+        lc = one(eip.get("lifecycle", [{}]))
+        if one(lc.get("prevent_destroy")) is not True:
+            problems.append("terraform/modules/egress: aws_eip.nat must have lifecycle.prevent_destroy = true")
+    route = eres.get(("aws_route", "default_via_nat"), {})
+    if "aws_nat_gateway.this" not in json.dumps(route.get("nat_gateway_id")):
+        problems.append("terraform/modules/egress: the private default route must go through aws_nat_gateway.this")
 
     for path, doc in parsed.items():
         if path.suffix == ".tf" and "$Latest" in json.dumps(doc):

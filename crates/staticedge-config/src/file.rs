@@ -200,10 +200,23 @@ impl<'i> Table<'i> {
         range: RangeInclusive<i64>,
         p: &mut Problems<'_>,
     ) -> Option<T> {
+        self.spanned_integer_in(key, range, p)
+            .map(Spanned::into_inner)
+    }
+
+    /// Like [`Table::integer_in`], with the value's position for a later check
+    /// against another key.
+    pub(crate) fn spanned_integer_in<T: TryFrom<i64>>(
+        &mut self,
+        key: &'static str,
+        range: RangeInclusive<i64>,
+        p: &mut Problems<'_>,
+    ) -> Option<Spanned<T>> {
         let v = self.take(key)?;
         let name = self.key_path(key);
         let n = as_integer(v, &name, p)?;
-        in_range(&n, &name, range, p)
+        let value = in_range(&n, &name, range, p)?;
+        Some(Spanned::new(n.span(), value))
     }
 
     /// A duration written as a string with a unit (`"2s"`, `"500ms"`).

@@ -77,6 +77,33 @@ pub struct Limits {
     pub max_connections_per_ip: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_max_concurrent_streams: u32,
+    /// How large a request header may be (431 and 414 beyond).
+    pub headers: HeaderLimits,
+}
+
+/// The request header limits of `[limits]`: a request over one of them is answered
+/// `431` (`414` for the request line) and never forwarded. Named like their keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderLimits {
+    /// `max_request_header_bytes`: the whole HTTP/1 header block, request line and
+    /// final empty line included; on HTTP/2 the header list as
+    /// `SETTINGS_MAX_HEADER_LIST_SIZE` counts it (each field's name and value plus 32).
+    pub max_request_header_bytes: usize,
+    /// `max_request_headers`: header fields, the request line and HTTP/2
+    /// pseudo-headers not counted.
+    pub max_request_headers: usize,
+    /// `max_request_line_bytes`: the HTTP/1 request line without its line end.
+    pub max_request_line_bytes: usize,
+}
+
+impl Default for HeaderLimits {
+    fn default() -> Self {
+        HeaderLimits {
+            max_request_header_bytes: defaults::MAX_REQUEST_HEADER_BYTES,
+            max_request_headers: defaults::MAX_REQUEST_HEADERS,
+            max_request_line_bytes: defaults::MAX_REQUEST_LINE_BYTES,
+        }
+    }
 }
 
 impl Config {
@@ -407,8 +434,10 @@ pub enum RequestBuffering {
 /// Defaults, in one place so the docs and the code agree.
 pub mod defaults {
     use std::time::Duration;
-    /// `[server] grace_period`.
-    pub const GRACE_PERIOD: Duration = Duration::from_secs(15);
+    /// `[server] grace_period`: long enough for the bundled NLB health check (an
+    /// interval of 10 s, 2 failures to mark the target unhealthy) to see the 503 of
+    /// `/readyz`, plus one interval for a check already under way: 10 s x 2 + 10 s.
+    pub const GRACE_PERIOD: Duration = Duration::from_secs(30);
     /// `[server] drain_timeout`.
     pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
     /// `[server] keepalive_timeout`.
@@ -453,6 +482,19 @@ pub mod defaults {
     pub const MAX_CONNECTIONS_PER_IP: usize = 0;
     /// `[limits] h2_max_concurrent_streams`.
     pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+    /// `[limits] max_request_header_bytes`: 32 KiB, nginx's 4 x 8 KiB buffers.
+    pub const MAX_REQUEST_HEADER_BYTES: usize = 32 * 1024;
+    /// `[limits] max_request_headers`: gunicorn's and Python's 100.
+    pub const MAX_REQUEST_HEADERS: usize = 100;
+    /// `[limits] max_request_line_bytes`: 8 KiB, nginx's one buffer.
+    pub const MAX_REQUEST_LINE_BYTES: usize = 8 * 1024;
+    /// The most `max_request_header_bytes` and `max_request_line_bytes` may be set
+    /// to: 512 KiB, half of what pingora's HTTP/1 parser takes at all, and the most
+    /// the connection front buffers for one request header.
+    pub const MAX_REQUEST_HEADER_BYTES_CEILING: usize = 512 * 1024;
+    /// The most `max_request_headers` may be set to: pingora's HTTP/1 parser refuses
+    /// more than 256 fields with a 400 of its own.
+    pub const MAX_REQUEST_HEADERS_CEILING: usize = 256;
     /// `[upstream.*.probe] interval`.
     pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 }

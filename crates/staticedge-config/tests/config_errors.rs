@@ -141,6 +141,9 @@ fn each_mistake_names_file_line_and_column() {
         Case { name: "zero min_ttl", from: "address = \"app.example.com:80\"", to: "address = \"app.example.com:80\"\n[upstream.app.dns]\nmin_ttl = \"0s\"", want: "/x/se.toml:18:11: upstream.app.dns.min_ttl must be at least 100ms" },
         Case { name: "zero header timeout", from: "[server]", to: "[limits]\nheader_timeout = \"0s\"\n[server]", want: "/x/se.toml:2:18: limits.header_timeout must be above 0" },
         Case { name: "unknown limit", from: "[server]", to: "[limits]\nmax_body = 1\n[server]", want: "/x/se.toml:2:1: unknown field `max_body` in [limits], expected one of `header_timeout`, `handshake_timeout`, `max_request_body_bytes`" },
+        Case { name: "header limit too small", from: "[server]", to: "[limits]\nmax_request_header_bytes = 100\n[server]", want: "/x/se.toml:2:28: limits.max_request_header_bytes must be between 1024 and 524288 (found 100)" },
+        Case { name: "too many headers allowed", from: "[server]", to: "[limits]\nmax_request_headers = 1000\n[server]", want: "/x/se.toml:2:23: limits.max_request_headers must be between 1 and 256 (found 1000)" },
+        Case { name: "request line above the header", from: "[server]", to: "[limits]\nmax_request_header_bytes = 4096\nmax_request_line_bytes = 8192\n[server]", want: "/x/se.toml:3:26: limits.max_request_line_bytes (8192) cannot be above limits.max_request_header_bytes (4096)" },
         Case { name: "wrong type", from: "[server]", to: "[server]\nthreads = \"2\"", want: "/x/se.toml:2:11: server.threads: expected an integer, found the string \"2\"" },
         Case { name: "wrong type in a list", from: "[\"api.example.com\"]", to: "[\"api.example.com\", 7]", want: "/x/se.toml:12:29: route.hosts: expected a string, found the integer 7" },
         Case { name: "threads out of range", from: "[server]", to: "[server]\nthreads = 0", want: "/x/se.toml:2:11: server.threads must be between 1 and 1024 (found 0)" },
@@ -164,6 +167,46 @@ fn each_mistake_names_file_line_and_column() {
             case.want
         );
     }
+}
+
+#[test]
+fn defaults_fill_what_the_file_leaves_out() {
+    let c = parse(
+        Path::new("/x/se.toml"),
+        &BASE.replace("grace_period = \"15s\"\n", ""),
+    )
+    .expect("valid");
+    // the bundled NLB health check: 10 s interval x 2 failures, plus one interval
+    assert_eq!(c.server.grace_period.as_secs(), 30);
+    let h = c.limits.headers;
+    assert_eq!(
+        (
+            h.max_request_header_bytes,
+            h.max_request_headers,
+            h.max_request_line_bytes
+        ),
+        (32 * 1024, 100, 8 * 1024)
+    );
+}
+
+#[test]
+fn header_limits_are_read_and_a_small_header_limit_caps_the_line_default() {
+    let text = BASE.replace(
+        "[server]",
+        "[limits]\nmax_request_header_bytes = 4096\nmax_request_headers = 20\n[server]",
+    );
+    let h = parse(Path::new("/x/se.toml"), &text)
+        .expect("valid")
+        .limits
+        .headers;
+    assert_eq!(
+        (
+            h.max_request_header_bytes,
+            h.max_request_headers,
+            h.max_request_line_bytes
+        ),
+        (4096, 20, 4096)
+    );
 }
 
 #[test]

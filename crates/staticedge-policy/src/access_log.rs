@@ -7,10 +7,11 @@
 //! kept for the status page ([`AccessLogger::last_error`]). A file destination is
 //! reopened on request (SIGUSR1, SIGHUP), which is what logrotate expects.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use staticedge_config::AccessLog as Destination;
 use staticedge_metrics::METRICS;
 use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -26,15 +27,21 @@ const TICK: Duration = Duration::from_millis(100);
 /// Queued lines are written with one `write(2)` per this many bytes at most.
 const BATCH: usize = 64 * 1024;
 
-/// One request, as logged.
+/// A line's usual length: the buffer it is written into starts this large, so the
+/// JSON is written without growing it.
+const LINE_CAPACITY: usize = 512;
+
+/// One request, as logged. Fields borrow or are plain values: nothing is formatted
+/// into a `String` of its own before the line itself (the log is on every request).
 #[derive(Debug, Serialize)]
 pub struct AccessRecord<'a> {
-    /// RFC 3339 time the request finished.
-    pub time: String,
+    /// RFC 3339 time the request finished, in milliseconds.
+    #[serde(serialize_with = "rfc3339_millis")]
+    pub time: SystemTime,
     /// The X-Request-Id sent upstream and returned to the client.
     pub request_id: &'a str,
     /// Client address (PROXY header or socket peer).
-    pub client_ip: Option<String>,
+    pub client_ip: Option<IpAddr>,
     /// TLS server name the client asked for.
     pub sni: Option<&'a str>,
     /// Host header / :authority.
@@ -48,7 +55,7 @@ pub struct AccessRecord<'a> {
     /// The route that matched, if any.
     pub route: Option<&'a str>,
     /// The upstream address the last attempt went to.
-    pub upstream_addr: Option<String>,
+    pub upstream_addr: Option<SocketAddr>,
     /// Milliseconds to the upstream's response header.
     pub upstream_ms: Option<f64>,
     /// Milliseconds for the whole request.
@@ -62,7 +69,12 @@ pub struct AccessRecord<'a> {
     /// "h2" or "http/1.1".
     pub alpn: &'a str,
     /// What went wrong, if anything.
-    pub error: Option<String>,
+    pub error: Option<&'a str>,
+}
+
+/// Writes the time straight into the line (no intermediate `String`).
+fn rfc3339_millis<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_millis(*t))
 }
 
 enum Message {
@@ -190,9 +202,10 @@ impl AccessLogger {
         if !self.enabled.load(Ordering::Relaxed) {
             return;
         }
-        let Ok(mut line) = serde_json::to_vec(record) else {
+        let mut line = Vec::with_capacity(LINE_CAPACITY);
+        if serde_json::to_writer(&mut line, record).is_err() {
             return;
-        };
+        }
         line.push(b'\n');
         match tx.try_send(Message::Line(line)) {
             Ok(()) => {}
@@ -391,7 +404,7 @@ mod tests {
 
     fn record(id: &str) -> AccessRecord<'_> {
         AccessRecord {
-            time: "t".into(),
+            time: UNIX_EPOCH,
             request_id: id,
             client_ip: None,
             sni: None,

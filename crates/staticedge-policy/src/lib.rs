@@ -14,6 +14,7 @@ mod admit;
 mod body_limit;
 mod facts;
 pub mod framing;
+pub mod header_limits;
 mod in_flight;
 mod outcome;
 mod plan;

@@ -54,9 +54,46 @@ impl Refusal {
         Refusal::new(400, "bad_framing", format!("bad request: {why}\n")).closing()
     }
 
+    /// The request line is longer than `limits.max_request_line_bytes` (`max`).
+    pub fn request_line_too_long(max: usize) -> Self {
+        Refusal::new(
+            414,
+            "request_line_too_long",
+            format!("request line longer than {max} bytes\n"),
+        )
+        .closing()
+    }
+
+    /// The request header is larger than `limits.max_request_header_bytes` (`max`).
+    pub fn header_too_large(max: usize) -> Self {
+        Refusal::new(
+            431,
+            "header_too_large",
+            format!("request header larger than {max} bytes\n"),
+        )
+        .closing()
+    }
+
+    /// The request has more header fields than `limits.max_request_headers` (`max`).
+    pub fn too_many_headers(max: usize) -> Self {
+        Refusal::new(
+            431,
+            "too_many_headers",
+            format!("more than {max} request header fields\n"),
+        )
+        .closing()
+    }
+
     /// The connection closes after this answer.
     pub fn closing(mut self) -> Self {
         self.close = true;
+        self
+    }
+
+    /// The connection stays open after this answer: an HTTP/2 stream refused on its
+    /// own, whose connection carries other requests.
+    pub fn keeping(mut self) -> Self {
+        self.close = false;
         self
     }
 
@@ -123,7 +160,9 @@ fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        414 => "URI Too Long",
         421 => "Misdirected Request",
+        431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => "",
     }
@@ -146,6 +185,22 @@ mod tests {
             body,
             "bad request: both Content-Length and Transfer-Encoding\n"
         );
+    }
+
+    #[test]
+    fn header_limit_answers_name_their_status_and_limit() {
+        let text = |r: Refusal| String::from_utf8(r.to_http1("id")).expect("utf-8");
+        let line = text(Refusal::request_line_too_long(8192));
+        assert!(line.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{line}");
+        assert!(line.ends_with("\r\n\r\nrequest line longer than 8192 bytes\n"));
+        let big = text(Refusal::header_too_large(32768));
+        assert!(
+            big.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{big}"
+        );
+        assert!(big.contains("\r\nconnection: close\r\n"), "{big}");
+        let h2 = Refusal::too_many_headers(100).keeping();
+        assert!(!text(h2).contains("connection: close"));
     }
 
     #[test]

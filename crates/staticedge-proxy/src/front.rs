@@ -1,6 +1,7 @@
 //! The connection-level front of the proxy, before any HTTP is parsed: connection
 //! limits, the PROXY protocol header, TLS termination with our own rustls
-//! configuration, and a deadline for each whole HTTP/1 request header.
+//! configuration, and a deadline and size limits for each whole HTTP/1 request
+//! header.
 //!
 //! pingora's `TlsSettings` fixes the protocol versions and panics on bad files, and
 //! pingora only times each single read (a slowloris client trickling one byte per
@@ -8,11 +9,12 @@
 //! handshake negotiated, and takes a new TLS configuration on reload without touching
 //! the listening socket.
 
+use crate::h2::H2Connection;
 use crate::lean::{self, Lean, Next};
 use crate::limits::{ConnectionLimits, ConnectionSlot};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::listeners::tls::{Acceptor, TlsSettings};
 use pingora::listeners::TlsAccept;
@@ -25,8 +27,9 @@ use pingora::server::ShutdownWatch;
 use pingora::tls::TlsAcceptor;
 use rustls::server::ResolvesServerCert;
 use rustls::ServerConfig;
-use staticedge_config::{ProxyProtocolMode, RequestPath};
+use staticedge_config::{HeaderLimits, ProxyProtocolMode, RequestPath};
 use staticedge_metrics::METRICS;
+use staticedge_policy::header_limits::{H1Header, H1HeaderScan};
 use staticedge_policy::{
     finish, framing, request_id, AccessLogger, InFlight, Outcome, Refusal, RequestSummary,
     SharedState, TlsSummary,
@@ -170,24 +173,27 @@ enum HeaderWait {
     Closed,
     /// The client started a header and did not finish it in time.
     TooSlow,
+    /// The header passed one of `limits` (414 or 431), with the bytes read so far.
+    TooLarge(Refusal, BytesMut),
 }
 
-/// The most a request header may take before it is handed on unparsed; beyond it the
-/// engine's own header size limit answers.
-const HEADER_PREREAD_LIMIT: usize = 64 * 1024;
+/// The most one read of a request header takes from the connection.
+const HEADER_READ_MAX: usize = 16 * 1024;
 
-/// Reads until the end of an HTTP/1 header (or [`HEADER_PREREAD_LIMIT`]), returning
-/// the bytes for the engine to parse. The first byte may take `idle`; the rest of the
-/// header must follow within `header` of it. An idle keep-alive connection waits for
-/// that first byte with no buffer at all (TLS has already buffered the request when
-/// it arrives, so the split costs no system call); the rest goes into one growing
-/// buffer. Bytes a client sent past its previous request (`carried`, pipelining)
-/// start the next header without waiting.
+/// Reads until the end of an HTTP/1 header, returning the bytes for the engine to
+/// parse. The first byte may take `idle`; the rest of the header must follow within
+/// `header` of it. An idle keep-alive connection waits for that first byte with no
+/// buffer at all (TLS has already buffered the request when it arrives, so the split
+/// costs no system call); the rest goes into one growing buffer. Bytes a client sent
+/// past its previous request (`carried`, pipelining) start the next header without
+/// waiting. A header that passes one of `limits` is refused as soon as it does: no
+/// read goes past `max_request_header_bytes`, so the buffer never holds more.
 async fn read_header<S: AsyncRead + Unpin>(
     stream: &mut S,
     idle: Duration,
     header: Duration,
     carried: BytesMut,
+    limits: HeaderLimits,
 ) -> Result<BytesMut, HeaderWait> {
     let mut buf = carried;
     if buf.is_empty() {
@@ -200,22 +206,22 @@ async fn read_header<S: AsyncRead + Unpin>(
         buf.extend_from_slice(&first);
     }
     let deadline = tokio::time::Instant::now() + header;
-    let mut scanned: usize = 0;
+    let mut scan = H1HeaderScan::new(limits);
     loop {
-        if buf[scanned.saturating_sub(3)..]
-            .windows(4)
-            .any(|w| w == b"\r\n\r\n")
-        {
-            return Ok(buf);
+        match scan.advance(&buf) {
+            Ok(H1Header::Complete(_)) => return Ok(buf),
+            Ok(H1Header::Incomplete) => {}
+            Err(refusal) => return Err(HeaderWait::TooLarge(refusal, buf)),
         }
-        if buf.len() >= HEADER_PREREAD_LIMIT {
-            return Ok(buf);
-        }
-        scanned = buf.len();
+        // One byte past the limit is enough to know the header is over it.
+        let room = (limits.max_request_header_bytes + 1)
+            .saturating_sub(buf.len())
+            .clamp(1, HEADER_READ_MAX);
         if buf.capacity() - buf.len() < 256 {
-            buf.reserve(4096);
+            buf.reserve(room.min(4096));
         }
-        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+        let mut window = (&mut buf).limit(room);
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut window)).await {
             Ok(Ok(n)) if n > 0 => {}
             Ok(_) => return Err(HeaderWait::Closed),
             Err(_) => return Err(HeaderWait::TooSlow),
@@ -231,10 +237,11 @@ async fn next_request<S: AsyncRead + Unpin>(
     header: Duration,
     shutdown: &ShutdownWatch,
     carried: BytesMut,
+    limits: HeaderLimits,
 ) -> Result<BytesMut, HeaderWait> {
     let mut stopping = shutdown.clone();
     tokio::select! {
-        r = read_header(stream, idle, header, carried) => r,
+        r = read_header(stream, idle, header, carried, limits) => r,
         _ = stopping.wait_for(|stop| *stop) => Err(HeaderWait::Closed),
     }
 }
@@ -268,6 +275,46 @@ impl ConnectionFacts {
     }
 }
 
+/// What the next request starts from: the bytes read past the last one. An empty
+/// rest is replaced by a buffer with no allocation: a split-off rest shares the last
+/// request's whole buffer, which an idle keep-alive connection would otherwise hold
+/// (and fill) until its next request, about 1 KiB per idle connection.
+fn carry(rest: BytesMut) -> BytesMut {
+    if rest.is_empty() {
+        BytesMut::new()
+    } else {
+        rest
+    }
+}
+
+/// How long, at most, a connection closed after an answer keeps reading what its
+/// client still sends.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// How much, at most, a closing connection reads and discards (more than the
+/// largest request header the limits allow).
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// After an answer that closes the connection: end our side (FIN, and TLS
+/// close_notify), then read and discard what the client still sends for a moment.
+/// Closing a socket with unread bytes in it sends a TCP reset, which can destroy the
+/// answer before the client reads it: a client still sending an oversized header
+/// would see "connection reset" instead of its 431. nginx calls this lingering close.
+async fn linger(stream: &mut Stream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    let mut sink = vec![0u8; 16 * 1024];
+    let mut discarded = 0;
+    while discarded < LINGER_BYTES {
+        match tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => discarded += n,
+            _ => return,
+        }
+    }
+}
+
 /// `staticedge_tls_handshakes_total{result,version,alpn}`.
 fn count_handshake(result: &str, version: &str, alpn: &str) {
     METRICS
@@ -278,7 +325,8 @@ fn count_handshake(result: &str, version: &str, alpn: &str) {
 
 impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
     /// Answers a request the front refuses before any engine sees it (408, framing
-    /// 400), counts and logs it like any other answer, and closes the connection.
+    /// 400, header limits 414 and 431), counts and logs it like any other answer, and
+    /// closes the connection after a short [`linger`].
     async fn refuse(
         &self,
         mut stream: Stream,
@@ -291,6 +339,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
         let id = request_id(None);
         let _ = stream.write_all(&refusal.to_http1(&id)).await;
         let _ = stream.flush().await;
+        linger(&mut stream).await;
         let (method, path) = framing::request_line(raw).unwrap_or_default();
         let outcome = Outcome {
             status: refusal.status,
@@ -335,8 +384,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
         Box::pin(lean::serve(&lean, stream, header)).await
     }
 
-    /// The HTTP/1 keep-alive loop (what pingora does) with a header deadline on
-    /// every request of the connection and the framing check before any parse.
+    /// The HTTP/1 keep-alive loop (what pingora does) with a header deadline and the
+    /// header limits on every request of the connection, and the framing check
+    /// before any parse.
     async fn serve_http1(
         self: &Arc<Self>,
         mut stream: Stream,
@@ -348,7 +398,15 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
         let mut carried: Option<HttpPersistentSettings> = None;
         let mut pipelined = BytesMut::new();
         loop {
-            let next = next_request(&mut stream, idle, timeouts.header, shutdown, pipelined);
+            let limits = self.state.load().config.limits.headers;
+            let next = next_request(
+                &mut stream,
+                idle,
+                timeouts.header,
+                shutdown,
+                pipelined,
+                limits,
+            );
             let header = match next.await {
                 Ok(h) => h,
                 Err(HeaderWait::Closed) => return,
@@ -356,6 +414,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
                     return self
                         .refuse(stream, Refusal::header_timeout(), &[], &conn)
                         .await;
+                }
+                Err(HeaderWait::TooLarge(refusal, raw)) => {
+                    return self.refuse(stream, refusal, &raw, &conn).await;
                 }
             };
             let request_end = match framing::check_raw_h1_header(&header) {
@@ -370,7 +431,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
             pipelined = BytesMut::new();
             let header = match self.lean_first(&mut stream, header, &conn, shutdown).await {
                 Next::KeepAlive(rest) if !*shutdown.borrow() => {
-                    pipelined = rest;
+                    pipelined = carry(rest);
                     continue;
                 }
                 Next::KeepAlive(_) | Next::Close => return,
@@ -512,10 +573,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Front<A> {
             }
         };
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            // h2: pingora's own connection handling (idle timeout, stream limits).
+            // h2: pingora's own connection handling (idle timeout, stream limits), with
+            // the header list limit of the configuration current at this connection.
+            let limits = self.state.load().config.limits.headers;
+            let h2 = Arc::new(H2Connection::new(self.app.clone(), &limits));
             let mut next = Some(stream);
             while let Some(s) = next {
-                next = self.app.process_new(s, shutdown).await;
+                next = h2.process_new(s, shutdown).await;
             }
         } else {
             Box::pin(self.serve_http1(stream, shutdown, timeouts, conn)).await;
@@ -535,6 +599,11 @@ mod tests {
 
     const IDLE: Duration = Duration::from_secs(60);
     const HEADER: Duration = Duration::from_secs(10);
+    const LIMITS: HeaderLimits = HeaderLimits {
+        max_request_header_bytes: 32 * 1024,
+        max_request_headers: 100,
+        max_request_line_bytes: 8 * 1024,
+    };
 
     #[tokio::test(start_paused = true)]
     async fn a_whole_header_is_returned_with_what_follows_it() {
@@ -543,7 +612,7 @@ mod tests {
             .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody")
             .await
             .expect("write");
-        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new())
+        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new(), LIMITS)
             .await
             .expect("header");
         assert_eq!(&got[..], b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody");
@@ -559,7 +628,7 @@ mod tests {
             }
             client
         });
-        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new()).await;
+        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new(), LIMITS).await;
         assert_eq!(got.err(), Some(HeaderWait::TooSlow));
         drop(trickle);
     }
@@ -567,7 +636,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_connection_that_never_starts_is_closed_quietly() {
         let (_client, mut server) = tokio::io::duplex(1024);
-        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new()).await;
+        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new(), LIMITS).await;
         assert_eq!(
             got.err(),
             Some(HeaderWait::Closed),
@@ -575,15 +644,60 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_empty_rest_does_not_keep_the_last_request_buffer() {
+        let mut last = BytesMut::with_capacity(1024);
+        last.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        let len = last.len();
+        let rest = last.split_off(len);
+        assert!(rest.capacity() > 0, "a split-off rest shares the buffer");
+        assert_eq!(carry(rest).capacity(), 0);
+        let mut two = BytesMut::from(&b"GET /a HTTP/1.1\r\n\r\nGET /b"[..]);
+        let next = two.split_off(19);
+        assert_eq!(&carry(next)[..], b"GET /b", "pipelined bytes are kept");
+    }
+
+    /// `raw` read by `read_header` from a slice, which shows how much was taken.
+    async fn read_from_slice(raw: &[u8]) -> (Result<BytesMut, HeaderWait>, usize) {
+        let mut rest = raw;
+        let got = read_header(&mut rest, IDLE, HEADER, BytesMut::new(), LIMITS).await;
+        (got, raw.len() - rest.len())
+    }
+
+    fn refused_status(got: &Result<BytesMut, HeaderWait>) -> Option<u16> {
+        match got {
+            Err(HeaderWait::TooLarge(refusal, _)) => Some(refusal.status),
+            _ => None,
+        }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn the_pre_read_stops_at_its_size_cap() {
-        let (mut client, mut server) = tokio::io::duplex(256 * 1024);
-        let long = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(100 * 1024));
-        client.write_all(long.as_bytes()).await.expect("write");
-        let got = read_header(&mut server, IDLE, HEADER, BytesMut::new())
-            .await
-            .expect("capped");
-        assert!(got.len() >= HEADER_PREREAD_LIMIT && got.len() < long.len());
+    async fn a_header_over_the_limit_is_refused_without_reading_the_rest() {
+        let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(1024 * 1024));
+        let (got, taken) = read_from_slice(long.as_bytes()).await;
+        assert_eq!(refused_status(&got), Some(431));
+        assert_eq!(
+            taken,
+            LIMITS.max_request_header_bytes + 1,
+            "read one byte past"
+        );
+        let line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(100 * 1024));
+        let (got, taken) = read_from_slice(line.as_bytes()).await;
+        assert_eq!(refused_status(&got), Some(414));
+        assert!(taken <= 8 * 1024 + 2 + HEADER_READ_MAX, "took {taken}");
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "X: 1\r\n".repeat(101));
+        let (got, _) = read_from_slice(many.as_bytes()).await;
+        assert_eq!(refused_status(&got), Some(431));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_header_at_the_limit_is_read_whole() {
+        let head = "GET / HTTP/1.1\r\nX: \r\n\r\n";
+        let value = "a".repeat(LIMITS.max_request_header_bytes - head.len());
+        let at_limit = format!("GET / HTTP/1.1\r\nX: {value}\r\n\r\nbody");
+        let (got, _) = read_from_slice(at_limit.as_bytes()).await;
+        let got = got.expect("within the limit");
+        assert!(got.starts_with(&at_limit.as_bytes()[..LIMITS.max_request_header_bytes]));
     }
 
     #[tokio::test(start_paused = true)]
@@ -592,7 +706,15 @@ mod tests {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let waiting = tokio::spawn(async move {
             let started = tokio::time::Instant::now();
-            let r = next_request(&mut server, IDLE, HEADER, &shutdown, BytesMut::new()).await;
+            let r = next_request(
+                &mut server,
+                IDLE,
+                HEADER,
+                &shutdown,
+                BytesMut::new(),
+                LIMITS,
+            )
+            .await;
             (r, started.elapsed())
         });
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -11,6 +11,7 @@
 mod buffering;
 mod errors;
 mod front;
+mod h2;
 pub mod headers;
 mod held;
 mod lean;

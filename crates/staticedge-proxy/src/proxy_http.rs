@@ -12,9 +12,13 @@ use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use staticedge_metrics::METRICS;
+use staticedge_policy::header_limits::{
+    check_h2, h2_field_size, h2_request_line_len, H2HeaderSize,
+};
 use staticedge_policy::{
     admit, finish, request_id, round_ms, AccessLogger, Admitted, HeaderPlan, InFlight,
-    InFlightGuard, Outcome, ProxyState, RequestFacts, RequestSummary, SharedState, UpstreamSummary,
+    InFlightGuard, Outcome, ProxyState, Refusal, RequestFacts, RequestSummary, SharedState,
+    UpstreamSummary,
 };
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -145,6 +149,42 @@ fn request_facts<'a>(session: &'a Session, host: &'a str) -> RequestFacts<'a> {
     }
 }
 
+/// The header limits of an HTTP/2 request (HTTP/1 headers were checked on their raw
+/// bytes by the front). The h2 library already refused lists over the size that was
+/// advertised when the connection started; this adds the field count and the path,
+/// and holds the request to the limits of its own configuration snapshot (a reload
+/// may have lowered them since).
+fn h2_header_limits(session: &Session, state: &ProxyState) -> Result<(), Refusal> {
+    if !session.is_http2() {
+        return Ok(());
+    }
+    let req = session.req_header();
+    let pseudo = [
+        (":method", req.method.as_str().len()),
+        (":scheme", req.uri.scheme_str().map_or(0, str::len)),
+        (
+            ":authority",
+            req.uri.authority().map_or(0, |a| a.as_str().len()),
+        ),
+        (":path", path(req).len()),
+    ];
+    let list_size = pseudo
+        .iter()
+        .map(|(name, len)| h2_field_size(name.len(), *len))
+        .chain(
+            req.headers
+                .iter()
+                .map(|(name, value)| h2_field_size(name.as_str().len(), value.len())),
+        )
+        .sum();
+    let size = H2HeaderSize {
+        request_line: h2_request_line_len(req.method.as_str(), path(req)),
+        list_size,
+        fields: req.headers.len(),
+    };
+    check_h2(&state.config.limits.headers, &size)
+}
+
 impl EdgeProxy {
     /// Serves an admitted request whose body is buffered: reads it whole (or refuses
     /// it with nothing forwarded), then forwards it on the lean path's exchange.
@@ -210,7 +250,7 @@ impl ProxyHttp for EdgeProxy {
         let verdict = {
             let facts = request_facts(session, &ctx.client_host);
             ctx.request_id = request_id(facts.request_id);
-            admit(&ctx.state, &facts)
+            h2_header_limits(session, &ctx.state).and_then(|()| admit(&ctx.state, &facts))
         };
         let keepalive = ctx
             .state

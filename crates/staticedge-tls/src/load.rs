@@ -1,6 +1,6 @@
 //! Reading certificate chains and keys from PEM files, with errors an operator can act on.
 
-use rustls::crypto::ring::sign::any_supported_type;
+use rustls::crypto::aws_lc_rs::sign::any_supported_type;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use staticedge_config::{CertificateFiles, ConfigError, ConfigErrors, Location};

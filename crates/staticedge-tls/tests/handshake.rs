@@ -1,12 +1,12 @@
 //! Full handshakes between a rustls client and the server configuration, in memory:
 //! which versions are accepted and which cipher suite the server picks.
 
-use rustls::crypto::ring::cipher_suite::{
+use rustls::crypto::aws_lc_rs::cipher_suite::{
     TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
     TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 };
-use rustls::crypto::ring::default_provider;
+use rustls::crypto::aws_lc_rs::default_provider;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::version::{TLS12, TLS13};
@@ -55,15 +55,26 @@ fn handshake(
     client_versions: &[&'static rustls::SupportedProtocolVersion],
     client_suites: &[SupportedCipherSuite],
 ) -> Result<SupportedCipherSuite, rustls::Error> {
+    let provider = CryptoProvider {
+        cipher_suites: client_suites.to_vec(),
+        ..default_provider()
+    };
+    handshake_with(server, min_version, client_versions, provider)
+}
+
+/// Runs one handshake with a client built on `provider` (its suites and key exchange
+/// groups are what the client offers).
+fn handshake_with(
+    server: &Server,
+    min_version: MinVersion,
+    client_versions: &[&'static rustls::SupportedProtocolVersion],
+    provider: CryptoProvider,
+) -> Result<SupportedCipherSuite, rustls::Error> {
     let policy = TlsPolicy {
         min_version,
         alpn: vec![Alpn::H2, Alpn::Http11],
     };
     let config = build_server_config(server.store.clone(), &policy).expect("server config");
-    let provider = CryptoProvider {
-        cipher_suites: client_suites.to_vec(),
-        ..default_provider()
-    };
     let client_config = ClientConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(client_versions)
         .expect("client versions")
@@ -150,4 +161,19 @@ fn min_version_1_3_refuses_a_tls_1_2_client() {
     assert!(handshake(&s, MinVersion::Tls13, &[&TLS12], &suites).is_err());
     let suites = [TLS13_AES_128_GCM_SHA256];
     assert!(handshake(&s, MinVersion::Tls13, &[&TLS13], &suites).is_ok());
+}
+
+/// The server's crypto provider is aws-lc-rs (chosen for its cheaper RSA signing): a
+/// client offering only the hybrid post-quantum group X25519MLKEM768 gets through,
+/// which ring, pingora's own provider, cannot do.
+#[test]
+fn the_server_runs_on_aws_lc_rs_and_accepts_x25519mlkem768() {
+    let s = server();
+    let provider = CryptoProvider {
+        kx_groups: vec![rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768],
+        ..default_provider()
+    };
+    let suite = handshake_with(&s, MinVersion::Tls12, &[&TLS13], provider)
+        .expect("an X25519MLKEM768-only client completes its handshake");
+    assert_eq!(suite, TLS13_AES_128_GCM_SHA256);
 }

@@ -1,5 +1,7 @@
 # staticedge in front of an Elastic Beanstalk environment: fixed IPs (one per AZ) that
 # terminate TLS with your certificates and forward to the environment by its name.
+# Optionally (app.tf) the environment itself, in private subnets behind NAT gateways
+# with fixed outbound IPs; output fixed_ips lists inbound and outbound addresses.
 # The runbook is docs/deploy.md.
 
 locals {
@@ -7,13 +9,17 @@ locals {
 
   # The module version this example is written for (terraform/modules/fleet/CHANGELOG.md).
   # In your own repository, pin the source instead, e.g.
-  #   source = "git::https://example.com/you/staticedge.git//terraform/modules/fleet?ref=fleet-v2.0.0"
-  fleet_module_version = "2.0.0"
+  #   source = "git::https://example.com/you/staticedge.git//terraform/modules/fleet?ref=fleet-v3.0.0"
+  fleet_module_version = "3.0.0"
 
   # HTTPS to the application needs a name its load balancer has a certificate for: no
   # one can get one for *.elasticbeanstalk.com, so that is your own name, a CNAME to
   # the environment. Plain HTTP goes to the environment's own name.
-  upstream_address = var.eb_https_name != null ? "${var.eb_https_name}:443" : "${var.eb_environment_cname}:${var.eb_port}"
+  # (Empty when neither name is given: the config parameter's precondition says so.)
+  upstream_address = var.eb_https_name != null ? "${var.eb_https_name}:443" : try("${local.eb_cname}:${var.eb_port}", "")
+
+  # The environment this example created, or the one named.
+  eb_cname = local.create_environment ? aws_elastic_beanstalk_environment.app[0].cname : var.eb_environment_cname
 }
 
 # The proxy's configuration lives in SSM; every instance fetches it at boot
@@ -42,6 +48,13 @@ resource "aws_ssm_parameter" "config" {
     # The probe asks with the Host the app will see: the EB name by default.
     probe_hostname = var.host_header == "preserve" ? var.hostnames[0] : (var.host_header == "upstream" ? null : var.host_header)
   })
+
+  lifecycle {
+    precondition {
+      condition     = (var.eb_application_name == null) != (var.eb_environment_cname == null)
+      error_message = "Give exactly one of eb_environment_cname (an environment you run) and eb_application_name (this example creates the environment)."
+    }
+  }
 }
 
 module "fleet" {
@@ -55,6 +68,11 @@ module "fleet" {
   client_cidrs_ipv4  = var.client_cidrs_ipv4
   ami_id             = var.ami_id
   instance_type      = var.instance_type
+  min_size           = var.min_size
+  max_size           = var.max_size
+
+  cloudwatch_prometheus_metrics = var.cloudwatch_prometheus_metrics
+  alarm_sns_topic_arn           = var.alarm_sns_topic_arn
 
   enable_http_listener  = var.enable_http_listener
   grace_period_seconds  = var.grace_period_seconds

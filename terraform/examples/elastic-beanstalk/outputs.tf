@@ -3,6 +3,29 @@ output "static_ips" {
   value       = module.fleet.static_ips
 }
 
+output "fixed_ips" {
+  description = "Everything a partner allow-lists, in one place: inbound (the NLB's Elastic IPs, where they connect to) and outbound (the NAT gateways' Elastic IPs, where the application's calls come from; empty without app_private_subnets)."
+  value = {
+    inbound  = module.fleet.static_ips
+    outbound = local.egress_enabled ? module.egress[0].egress_ips : []
+  }
+}
+
+output "egress_eip_allocation_ids" {
+  description = "Allocation ids of the outbound IPs by zone (keep them across a re-created egress module, like eip_allocation_ids)."
+  value       = local.egress_enabled ? module.egress[0].eip_allocation_ids : {}
+}
+
+output "eb_environment_cname" {
+  description = "The Elastic Beanstalk environment the fleet forwards to (created here or given)."
+  value       = local.eb_cname
+}
+
+output "alarm_names" {
+  description = "The fleet's alarms on alarm_sns_topic_arn."
+  value       = module.fleet.alarm_names
+}
+
 output "eip_allocation_ids" {
   description = "Allocation ids of the static IPs by Availability Zone: to take the addresses over from the module (docs/deploy.md, step 5), pass them back as eip_allocation_ids."
   value       = module.fleet.eip_allocation_ids

@@ -44,10 +44,11 @@ variable "instance_type" {
 
 variable "eb_environment_cname" {
   type        = string
-  description = "The Elastic Beanstalk environment's CNAME (console: Domain), e.g. myapp.eba-abc123.us-east-1.elasticbeanstalk.com. For blue/green, the production CNAME that gets swapped: staticedge re-resolves it and follows the swap."
+  description = "The Elastic Beanstalk environment's CNAME (console: Domain), e.g. myapp.eba-abc123.us-east-1.elasticbeanstalk.com. For blue/green, the production CNAME that gets swapped: staticedge re-resolves it and follows the swap. Null when eb_application_name makes the example create the environment."
+  default     = null
 
   validation {
-    condition     = can(regex("^[a-z0-9.-]+\\.elasticbeanstalk\\.com$", var.eb_environment_cname))
+    condition     = var.eb_environment_cname == null || can(regex("^[a-z0-9.-]+\\.elasticbeanstalk\\.com$", coalesce(var.eb_environment_cname, "x")))
     error_message = "Give the environment's *.elasticbeanstalk.com name, without scheme or port."
   }
 }
@@ -117,8 +118,8 @@ variable "enable_http_listener" {
 
 variable "grace_period_seconds" {
   type        = number
-  description = "[server] grace_period, written into the config and mirrored in the target group."
-  default     = 15
+  description = "[server] grace_period, written into the config and mirrored in the target group. At least 30 s: the NLB's health check needs 10 s x 2 + 10 s to see the 503."
+  default     = 30
 }
 
 variable "drain_timeout_seconds" {
@@ -137,4 +138,58 @@ variable "route53_record_name" {
   type        = string
   description = "Record name for the static IPs, e.g. edge.example.com."
   default     = null
+}
+
+variable "min_size" {
+  type        = number
+  description = "Fewest proxy instances: at least one per zone of public_subnets."
+  default     = 2
+}
+
+variable "max_size" {
+  type        = number
+  description = "Most proxy instances the CPU target tracking may run."
+  default     = 6
+}
+
+variable "alarm_sns_topic_arn" {
+  type        = string
+  description = "Optional SNS topic for the fleet's alarms (none without it); see docs/operations.md."
+  default     = null
+}
+
+variable "cloudwatch_prometheus_metrics" {
+  type        = bool
+  description = "Ship staticedge's own gauges to CloudWatch (needed for the certificate-expiry alarm)."
+  default     = false
+}
+
+variable "app_private_subnets" {
+  type        = map(list(string))
+  description = "The application's private subnets by zone: { \"us-east-1a\" = [\"subnet-...\"] }. When given, the egress module routes them through one NAT gateway per zone with its own Elastic IP: the application's fixed outbound IPs (output fixed_ips)."
+  default     = {}
+}
+
+variable "egress_single_nat_gateway" {
+  type        = bool
+  description = "One shared NAT gateway (one outbound IP, one zone of failure) instead of one per zone."
+  default     = false
+}
+
+variable "eb_application_name" {
+  type        = string
+  description = "Optional: an existing Elastic Beanstalk application; the example then creates its environment in app_private_subnets with a public load balancer in public_subnets, and forwards to it (leave eb_environment_cname null)."
+  default     = null
+}
+
+variable "eb_solution_stack_name" {
+  type        = string
+  description = "Platform of the created environment, e.g. \"64bit Amazon Linux 2023 v4.3.0 running Python 3.12\" (aws elasticbeanstalk list-available-solution-stacks)."
+  default     = null
+}
+
+variable "eb_instance_profile" {
+  type        = string
+  description = "Instance profile of the created environment's instances."
+  default     = "aws-elasticbeanstalk-ec2-role"
 }

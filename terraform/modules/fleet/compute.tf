@@ -111,10 +111,13 @@ locals {
         Resource = ["*"]
       },
       {
-        Sid      = "CloudWatchAgentConfig"
-        Effect   = "Allow"
-        Action   = ["ssm:GetParameter"]
-        Resource = ["${local.arn_prefix}:ssm:${local.region}:${local.account}:parameter/AmazonCloudWatch-${var.name}"]
+        Sid    = "CloudWatchAgentConfig"
+        Effect = "Allow"
+        Action = ["ssm:GetParameter"]
+        Resource = concat(
+          ["${local.arn_prefix}:ssm:${local.region}:${local.account}:parameter/AmazonCloudWatch-${var.name}"],
+          var.cloudwatch_prometheus_metrics ? ["${local.arn_prefix}:ssm:${local.region}:${local.account}:parameter/${local.metrics_agent_param}"] : [],
+        )
       },
     ] : statement if var.cloudwatch_agent],
   )
@@ -208,6 +211,11 @@ resource "aws_launch_template" "this" {
     ready_timeout        = var.instance_ready_timeout_seconds
     liveness_failures    = var.liveness_failures
     proxy_protocol_stage = var.proxy_protocol
+    # Metrics off the box: the scrape file the agent reads, and the agent config the
+    # image's staticedge-cloudwatch-metrics.service loads (empty: nothing is shipped).
+    metrics_agent_config = var.cloudwatch_prometheus_metrics ? "ssm:${local.metrics_agent_param}" : ""
+    metrics_scrape_path  = local.metrics_scrape_path
+    metrics_scrape_yaml  = local.metrics_scrape_yaml
   }))
 
   tag_specifications {
@@ -230,7 +238,21 @@ resource "aws_autoscaling_group" "this" {
   vpc_zone_identifier = var.private_subnet_ids
   min_size            = var.min_size
   max_size            = var.max_size
-  desired_capacity    = var.desired_capacity
+  desired_capacity    = local.desired_capacity
+  # Scale-in must be able to pick any instance: each leaves through the drain.
+  protect_from_scale_in = false
+
+  # Group metrics (free at 1-minute granularity): the at-max alarm compares
+  # GroupInServiceInstances with GroupMaxSize; the rest explain a scaling event.
+  metrics_granularity = "1Minute"
+  enabled_metrics = [
+    "GroupDesiredCapacity",
+    "GroupInServiceInstances",
+    "GroupMaxSize",
+    "GroupMinSize",
+    "GroupPendingInstances",
+    "GroupTerminatingInstances",
+  ]
 
   # Replacement on liveness only: EC2 status checks, plus lifecycle-watch reporting a
   # dead proxy (/healthz) as Unhealthy. Never on the NLB's /readyz verdict: its reasons
@@ -239,7 +261,7 @@ resource "aws_autoscaling_group" "this" {
   # DNS answer that kept traffic flowing. The NLB still routes by /readyz.
   health_check_type         = "EC2"
   health_check_grace_period = local.health_check_grace_period
-  default_instance_warmup   = var.instance_warmup_seconds
+  default_instance_warmup   = local.instance_warmup
   target_group_arns         = [for k in sort(keys(local.listeners)) : aws_lb_target_group.this[k].arn]
 
   launch_template {
@@ -266,7 +288,7 @@ resource "aws_autoscaling_group" "this" {
     preferences {
       min_healthy_percentage = 100
       max_healthy_percentage = var.refresh_max_healthy_percentage
-      instance_warmup        = var.instance_warmup_seconds
+      instance_warmup        = local.instance_warmup
       checkpoint_percentages = [var.canary_percentage, 100]
       checkpoint_delay       = var.canary_seconds
       skip_matching          = true

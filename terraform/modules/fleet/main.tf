@@ -1,6 +1,27 @@
 locals {
   tags = merge({ Application = "staticedge", Fleet = var.name }, var.tags)
 
+  # --- The NLB's health check, and what it implies -----------------------------------
+  # One place for the target groups' check (network.tf), so the rules below derive
+  # from the values the NLB really uses.
+  health_check = {
+    interval            = 10
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 2
+  }
+  # SIGTERM first (systemctl stop, reboot): the NLB sees the 503 after
+  # unhealthy_threshold failed checks, interval apart, and needs up to one more
+  # interval for the first of them to start. The proxy must keep accepting that long.
+  min_grace_period_seconds = local.health_check.interval * local.health_check.unhealthy_threshold + local.health_check.interval
+  # A new instance is InService only once the launch gate saw /readyz 200 (config
+  # fetch, start and start-up probe all happen before, in Pending:Wait). From there
+  # the NLB needs healthy_threshold checks before it sends traffic, and the instance's
+  # CPU needs one full 1-minute (detailed monitoring) period carrying that traffic
+  # before it says anything about load.
+  derived_instance_warmup = local.health_check.healthy_threshold * local.health_check.interval + 60
+  instance_warmup         = coalesce(var.instance_warmup_seconds, local.derived_instance_warmup)
+
   # --- The drain contract: every timing of the way out from one set of variables ----
   # Scale-in (and instance refresh, and replacement) order: the group deregisters the
   # target, the NLB stops new flows (though some keep arriving for late_flow_seconds)
@@ -54,6 +75,18 @@ locals {
   public_ips     = merge({ for az, eip in aws_eip.this : az => eip.public_ip }, { for az, eip in data.aws_eip.given : az => eip.public_ip })
 
   route53_enabled = var.route53_zone_id != null
+
+  # --- Scaling, alarms, metrics off the box ------------------------------------------
+  desired_capacity = coalesce(var.desired_capacity, var.min_size)
+  alarms_enabled   = var.alarm_sns_topic_arn != null
+  # The CloudWatch agent scrapes the admin port and turns the selected gauges into
+  # metrics of this namespace, with the fleet's name as their one dimension (the
+  # agent's config is the SSM parameter below; see prometheus.tf).
+  metrics_namespace        = "staticedge"
+  metrics_agent_param      = "AmazonCloudWatch-${var.name}-prometheus"
+  metrics_log_group        = "/staticedge/${var.name}/prometheus"
+  metrics_scrape_path      = "/opt/aws/amazon-cloudwatch-agent/etc/staticedge-prometheus.yaml"
+  certificate_alarm_wanted = local.alarms_enabled && var.cloudwatch_prometheus_metrics
 }
 
 data "aws_partition" "current" {}

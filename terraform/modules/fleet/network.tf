@@ -82,10 +82,10 @@ resource "aws_lb_target_group" "this" {
     port                = tostring(var.admin_port)
     path                = "/readyz"
     matcher             = "200"
-    interval            = 10
-    timeout             = 5
-    healthy_threshold   = 2
-    unhealthy_threshold = 2
+    interval            = local.health_check.interval
+    timeout             = local.health_check.timeout
+    healthy_threshold   = local.health_check.healthy_threshold
+    unhealthy_threshold = local.health_check.unhealthy_threshold
   }
 
   # A draining staticedge fails /readyz on purpose. By default the NLB would then
@@ -105,6 +105,14 @@ resource "aws_lb_target_group" "this" {
     precondition {
       condition     = var.proxy_protocol != "send" || length(regexall("STATICEDGE_PROXY_PROTOCOL_STAGE=(accept|send)\n", try(base64decode(data.aws_launch_template.deployed[0].user_data), ""))) > 0
       error_message = "proxy_protocol = \"send\" makes the NLB send PROXY headers at once, but the launch template in service does not have stage \"accept\" (or \"send\"): its instances would refuse every connection. Apply proxy_protocol = \"accept\" first, wait for its instance refresh to finish, then \"send\"."
+    }
+
+    # SIGTERM first, the NLB only learns of the drain from this health check: until it
+    # has marked the target unhealthy it keeps sending new flows, which a proxy past
+    # its grace period refuses.
+    precondition {
+      condition     = var.grace_period_seconds >= local.min_grace_period_seconds
+      error_message = "grace_period_seconds (and the proxy's [server] grace_period) must be at least the health check's interval x unhealthy_threshold + interval (${local.min_grace_period_seconds} s): until the NLB has seen the 503 it sends new flows, and a proxy past its grace period refuses them."
     }
 
     precondition {

@@ -54,7 +54,7 @@ output "instance_role_name" {
 }
 
 output "drain_timings" {
-  description = "Every timing of the way out, derived from grace_period_seconds, drain_timeout_seconds and late_flow_seconds (seconds): the watcher's delay before SIGTERM, when the listeners close and when the proxy has exited (both after deregistration starts), the deregistration delay, the termination hook's timeout, and the unhealthy draining interval of the SIGTERM-first path."
+  description = "Every timing of the way out, derived from grace_period_seconds, drain_timeout_seconds and late_flow_seconds (seconds): the watcher's delay before SIGTERM, when the listeners close and when the proxy has exited (both after deregistration starts), the deregistration delay, the termination hook's timeout, the unhealthy draining interval of the SIGTERM-first path, and the shortest grace period the NLB's health check allows (interval x unhealthy_threshold + interval)."
   value = {
     drain_delay                 = local.drain_delay
     listeners_close_after       = local.listeners_close_after
@@ -62,6 +62,7 @@ output "drain_timings" {
     deregistration_delay        = local.deregistration_delay
     terminate_hook_timeout      = local.terminate_hook_timeout
     unhealthy_draining_interval = local.proxy_stop_seconds
+    min_grace_period            = local.min_grace_period_seconds
   }
 }
 
@@ -77,5 +78,25 @@ output "proxy_listener_proxy_protocol" {
 
 output "module_version" {
   description = "Version of this module (CHANGELOG.md); callers can assert the one they were written for."
-  value       = "2.0.0"
+  value       = "3.0.0"
+}
+
+output "scaling_policy_name" {
+  description = "Name of the target-tracking policy on the group's average CPU."
+  value       = aws_autoscaling_policy.cpu.name
+}
+
+output "alarm_names" {
+  description = "The alarms that notify alarm_sns_topic_arn (empty without a topic): per zone no healthy target, an unhealthy target, at max_size with CPU above target, and (with cloudwatch_prometheus_metrics) certificate expiry."
+  value = concat(
+    [for az in sort(keys(aws_cloudwatch_metric_alarm.zone_without_healthy_target)) : aws_cloudwatch_metric_alarm.zone_without_healthy_target[az].alarm_name],
+    aws_cloudwatch_metric_alarm.unhealthy_target[*].alarm_name,
+    aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu[*].alarm_name,
+    aws_cloudwatch_metric_alarm.certificate_expiry[*].alarm_name,
+  )
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of staticedge's own metrics when cloudwatch_prometheus_metrics is on (dimension Fleet = name)."
+  value       = local.metrics_namespace
 }

@@ -93,18 +93,18 @@ variable "root_volume_size_gib" {
 
 variable "min_size" {
   type        = number
-  description = "Minimum number of instances; keep one per Availability Zone at least."
+  description = "Minimum number of instances: at least one per Availability Zone (public_subnets) and per instance subnet (private_subnet_ids), so scale-in never leaves a zone's static IP without a local target."
   default     = 2
 
   validation {
-    condition     = var.min_size >= 1 && floor(var.min_size) == var.min_size
-    error_message = "The min_size must be a whole number of at least 1."
+    condition     = floor(var.min_size) == var.min_size && var.min_size >= max(1, length(var.public_subnets), length(var.private_subnet_ids))
+    error_message = "The min_size must be a whole number of at least one instance per Availability Zone and per instance subnet (max(length(public_subnets), length(private_subnet_ids)))."
   }
 }
 
 variable "max_size" {
   type        = number
-  description = "Maximum number of instances. An instance refresh needs headroom above desired_capacity (it launches before it terminates)."
+  description = "Upper bound of the scaling policy. An instance refresh needs headroom above the running count (it launches before it terminates); the at-max alarm says when the fleet is held at this bound with CPU above target."
   default     = 6
 
   validation {
@@ -115,12 +115,23 @@ variable "max_size" {
 
 variable "desired_capacity" {
   type        = number
-  description = "Initial number of instances (later changes by scaling policies are not reverted by Terraform)."
-  default     = 2
+  description = "Initial number of instances; null starts at min_size. Later changes by the scaling policy are not reverted by Terraform."
+  default     = null
 
   validation {
-    condition     = var.desired_capacity >= var.min_size && var.desired_capacity <= var.max_size && floor(var.desired_capacity) == var.desired_capacity
+    condition     = var.desired_capacity == null || try(var.desired_capacity >= var.min_size && var.desired_capacity <= var.max_size && floor(var.desired_capacity) == var.desired_capacity, false)
     error_message = "The desired_capacity must be a whole number between min_size and max_size."
+  }
+}
+
+variable "cpu_target_percent" {
+  type        = number
+  description = "Target of the scaling policy: the group's average CPU utilization (%) that target tracking keeps the fleet at, adding instances above it and removing them (each through the drain) below it."
+  default     = 50
+
+  validation {
+    condition     = var.cpu_target_percent >= 10 && var.cpu_target_percent <= 90
+    error_message = "The cpu_target_percent must be between 10 and 90."
   }
 }
 
@@ -176,8 +187,8 @@ variable "tcp_idle_timeout_seconds" {
 
 variable "grace_period_seconds" {
   type        = number
-  description = "Mirror of the proxy's [server] grace_period: after SIGTERM readiness fails at once and the proxy keeps serving this long."
-  default     = 15
+  description = "Mirror of the proxy's [server] grace_period: after SIGTERM readiness fails at once and the proxy keeps serving this long. At least the NLB health check's interval x unhealthy_threshold + interval (10 x 2 + 10 = 30 s; the plan refuses less), so a stop never refuses flows the NLB still sends."
+  default     = 30
 
   validation {
     condition     = var.grace_period_seconds >= 0 && var.grace_period_seconds <= 600
@@ -220,8 +231,8 @@ variable "deregistration_delay_floor_seconds" {
 
 variable "ami_stop_timeout_seconds" {
   type        = number
-  description = "TimeoutStopSec of staticedge.service in the AMI (packer/files/staticedge.service, 90). grace_period + drain_timeout must end before it, or systemd kills a drain in progress; raise both together."
-  default     = 90
+  description = "TimeoutStopSec of staticedge.service in the AMI (packer/files/staticedge.service, 120). grace_period + drain_timeout + 10 s must fit in it, or systemd kills a drain in progress; raise both together."
+  default     = 120
 }
 
 variable "proxy_protocol" {
@@ -248,11 +259,11 @@ variable "instance_ready_timeout_seconds" {
 
 variable "instance_warmup_seconds" {
   type        = number
-  description = "Default instance warmup of the ASG and its instance refreshes."
-  default     = 60
+  description = "Default instance warmup of the ASG (target tracking and instance refreshes): from InService until the instance's CPU counts. Null derives it: the launch gate already held the instance in Pending:Wait until /readyz answered 200 (the time to ready), so what is left is the NLB's healthy_threshold x interval (20 s) plus one 60 s metric period = 80 s."
+  default     = null
 
   validation {
-    condition     = var.instance_warmup_seconds >= 0 && var.instance_warmup_seconds <= 3600
+    condition     = var.instance_warmup_seconds == null || try(var.instance_warmup_seconds >= 0 && var.instance_warmup_seconds <= 3600, false)
     error_message = "The instance_warmup_seconds must be between 0 and 3600."
   }
 }
@@ -367,6 +378,72 @@ variable "cloudwatch_agent" {
   type        = bool
   description = "Let the CloudWatch agent baked into the AMI ship logs to the log groups /staticedge/<name>/*, metrics to the CWAgent namespace, and read its config from the SSM parameter AmazonCloudWatch-<name>."
   default     = true
+}
+
+variable "cloudwatch_prometheus_metrics" {
+  type        = bool
+  description = "Ship staticedge's own gauges (certificate expiry, ready, DNS staleness, upstream addresses, open connections, draining) from the admin port's /metrics to CloudWatch, namespace \"staticedge\", dimension Fleet = name: the CloudWatch agent's Prometheus scrape, configured from the SSM parameter AmazonCloudWatch-<name>-prometheus and started by the AMI's staticedge-cloudwatch-metrics.service. Needs cloudwatch_agent. Required for the certificate-expiry alarm."
+  default     = false
+
+  validation {
+    condition     = !var.cloudwatch_prometheus_metrics || var.cloudwatch_agent
+    error_message = "cloudwatch_prometheus_metrics needs cloudwatch_agent = true (the agent's permissions)."
+  }
+}
+
+variable "metrics_log_retention_days" {
+  type        = number
+  description = "Retention of the log group the agent writes the scraped samples to (embedded metric format); the metrics themselves are kept by CloudWatch as usual."
+  default     = 7
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.metrics_log_retention_days)
+    error_message = "The metrics_log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, ...)."
+  }
+}
+
+variable "alarm_sns_topic_arn" {
+  type        = string
+  description = "SNS topic the fleet's alarms notify (alarm and OK). Null: no alarm is created (the refresh rollback alarm always exists, without actions)."
+  default     = null
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", coalesce(var.alarm_sns_topic_arn, "x")))
+    error_message = "The alarm_sns_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "alarm_unhealthy_minutes" {
+  type        = number
+  description = "Minutes any target must stay unhealthy before the unhealthy-target alarm notifies (one-minute periods)."
+  default     = 5
+
+  validation {
+    condition     = var.alarm_unhealthy_minutes >= 1 && var.alarm_unhealthy_minutes <= 60 && floor(var.alarm_unhealthy_minutes) == var.alarm_unhealthy_minutes
+    error_message = "The alarm_unhealthy_minutes must be a whole number from 1 to 60."
+  }
+}
+
+variable "alarm_at_max_minutes" {
+  type        = number
+  description = "Minutes the group must sit at max_size with average CPU above cpu_target_percent before the at-max alarm notifies."
+  default     = 15
+
+  validation {
+    condition     = var.alarm_at_max_minutes >= 1 && var.alarm_at_max_minutes <= 120 && floor(var.alarm_at_max_minutes) == var.alarm_at_max_minutes
+    error_message = "The alarm_at_max_minutes must be a whole number from 1 to 120."
+  }
+}
+
+variable "alarm_certificate_days" {
+  type        = number
+  description = "The certificate-expiry alarm fires when the first certificate any instance serves expires in fewer days than this (from staticedge_certificate_expiry_timestamp_seconds; needs cloudwatch_prometheus_metrics)."
+  default     = 14
+
+  validation {
+    condition     = var.alarm_certificate_days >= 1 && var.alarm_certificate_days <= 60
+    error_message = "The alarm_certificate_days must be between 1 and 60."
+  }
 }
 
 variable "deletion_protection" {

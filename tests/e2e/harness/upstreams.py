@@ -143,3 +143,40 @@ class BodySink:
 
     def tail(self) -> str:
         return self.proc.tail() if self.proc else ""
+
+
+class HeaderSink:
+    """harness/header_sink.py on a fresh loopback address: an upstream with no header limits
+    of its own that logs the size of every request header it received (the witness of the
+    header-limit tests)."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir)
+        self.ip = net.loopback_addr()
+        self.port = net.free_port(self.ip)
+        self.log = self.workdir / "header-sink.jsonl"
+        self.proc: Managed | None = None
+
+    @property
+    def addr(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    def start(self) -> "HeaderSink":
+        self.proc = Managed("header-sink", [sys.executable, str(Path(__file__).with_name("header_sink.py")),
+                                            str(self.port), self.ip, str(self.log)], self.workdir)
+        net.wait_until(lambda: "READY" in self.proc.stdout() or not self.proc.running(), 10, what="header sink")
+        net.wait_tcp(self.ip, self.port, timeout=5, proc=self.proc)
+        return self
+
+    def access(self) -> list[dict]:
+        """Every request the sink logged so far (see header_sink.py)."""
+        if not self.log.exists():
+            return []
+        return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+
+    def tail(self) -> str:
+        return self.proc.tail() if self.proc else ""

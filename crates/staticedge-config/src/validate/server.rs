@@ -109,7 +109,48 @@ pub(super) fn limits(p: &mut Problems<'_>, mut t: Table<'_>) -> Limits {
         h2_max_concurrent_streams: t
             .integer_in("h2_max_concurrent_streams", 1..=10_000, p)
             .unwrap_or(defaults::H2_MAX_CONCURRENT_STREAMS),
+        headers: header_limits(p, &mut t),
     };
     t.finish(p);
     limits
+}
+
+/// The request header limits of `[limits]`. A request line limit above the whole
+/// header's could never apply, so it is reported at the line limit.
+fn header_limits(p: &mut Problems<'_>, t: &mut Table<'_>) -> HeaderLimits {
+    let bytes_range = 1024..=defaults::MAX_REQUEST_HEADER_BYTES_CEILING as i64;
+    let max_request_header_bytes = t
+        .integer_in("max_request_header_bytes", bytes_range.clone(), p)
+        .unwrap_or(defaults::MAX_REQUEST_HEADER_BYTES);
+    let max_request_headers = t
+        .integer_in(
+            "max_request_headers",
+            1..=defaults::MAX_REQUEST_HEADERS_CEILING as i64,
+            p,
+        )
+        .unwrap_or(defaults::MAX_REQUEST_HEADERS);
+    let line_default = defaults::MAX_REQUEST_LINE_BYTES.min(max_request_header_bytes);
+    let max_request_line_bytes = match t.spanned_integer_in::<usize>(
+        "max_request_line_bytes",
+        256..=defaults::MAX_REQUEST_HEADER_BYTES_CEILING as i64,
+        p,
+    ) {
+        None => line_default,
+        Some(n) if *n.get_ref() > max_request_header_bytes => {
+            p.add(
+                &n.span(),
+                format!(
+                    "limits.max_request_line_bytes ({}) cannot be above limits.max_request_header_bytes ({max_request_header_bytes}): the request line is part of the header",
+                    n.get_ref()
+                ),
+            );
+            line_default
+        }
+        Some(n) => n.into_inner(),
+    };
+    HeaderLimits {
+        max_request_header_bytes,
+        max_request_headers,
+        max_request_line_bytes,
+    }
 }

@@ -41,6 +41,15 @@ mock_provider "aws" {
   mock_resource "aws_ssm_parameter" {
     defaults = { version = 4 }
   }
+  mock_resource "aws_elastic_beanstalk_environment" {
+    defaults = { cname = "myapp-app.eba-def456.us-east-1.elasticbeanstalk.com" }
+  }
+  mock_resource "aws_nat_gateway" {
+    defaults = {}
+  }
+  mock_resource "aws_route_table" {
+    defaults = {}
+  }
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
   }
@@ -76,7 +85,7 @@ run "config_points_at_the_eb_environment" {
     error_message = "Each certificate secret must appear in the config at the path fetch-config writes."
   }
   assert {
-    condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "grace_period = \"15s\"") && strcontains(nonsensitive(aws_ssm_parameter.config.value), "drain_timeout = \"60s\"")
+    condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "grace_period = \"30s\"") && strcontains(nonsensitive(aws_ssm_parameter.config.value), "drain_timeout = \"60s\"")
     error_message = "The config's drain timings must be the ones the target group is derived from."
   }
   assert {
@@ -96,7 +105,7 @@ run "config_points_at_the_eb_environment" {
     error_message = "The fleet must be derived from the same drain timings as the config."
   }
   assert {
-    condition     = output.config_parameter_version == 4 && output.fleet_module_version == "2.0.0"
+    condition     = output.config_parameter_version == 4 && output.fleet_module_version == "3.0.0"
     error_message = "The module gets the parameter's version, and is the version the example is written for."
   }
   assert {
@@ -182,4 +191,129 @@ run "rejects_a_non_eb_name" {
   }
 
   expect_failures = [var.eb_environment_cname]
+}
+
+run "no_egress_and_no_environment_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(module.egress) == 0 && length(aws_elastic_beanstalk_environment.app) == 0
+    error_message = "Without app_private_subnets and eb_application_name the example only builds the fleet."
+  }
+  assert {
+    condition     = length(output.fixed_ips.inbound) == 2 && output.fixed_ips.outbound == []
+    error_message = "fixed_ips lists the inbound IPs, and no outbound ones without egress."
+  }
+}
+
+# The whole picture: the EB environment in private subnets behind NAT gateways, its
+# load balancer public, the fleet in front; one output lists every fixed IP.
+run "environment_in_private_subnets_with_fixed_egress" {
+  command = plan
+
+  variables {
+    eb_environment_cname   = null
+    eb_application_name    = "myapp"
+    eb_solution_stack_name = "64bit Amazon Linux 2023 v4.3.0 running Python 3.12"
+    app_private_subnets = {
+      "us-east-1a" = ["subnet-0a110000000000011"]
+      "us-east-1b" = ["subnet-0b110000000000021"]
+    }
+  }
+
+  override_resource {
+    target          = module.egress[0].aws_eip.nat["us-east-1a"]
+    override_during = plan
+    values          = { public_ip = "198.51.100.31", id = "eipalloc-0aaaaaaaaaaaaaa31" }
+  }
+  override_resource {
+    target          = module.egress[0].aws_eip.nat["us-east-1b"]
+    override_during = plan
+    values          = { public_ip = "198.51.100.32", id = "eipalloc-0bbbbbbbbbbbbbb32" }
+  }
+  override_resource {
+    target          = module.fleet.aws_eip.this["us-east-1a"]
+    override_during = plan
+    values          = { public_ip = "198.51.100.11", id = "eipalloc-0aaaaaaaaaaaaaa11" }
+  }
+  override_resource {
+    target          = module.fleet.aws_eip.this["us-east-1b"]
+    override_during = plan
+    values          = { public_ip = "198.51.100.12", id = "eipalloc-0bbbbbbbbbbbbbb12" }
+  }
+
+  assert {
+    condition = alltrue([for want in [
+      { namespace = "aws:ec2:vpc", name = "VPCId", value = "vpc-0123456789abcdef0" },
+      { namespace = "aws:ec2:vpc", name = "Subnets", value = "subnet-0a110000000000011,subnet-0b110000000000021" },
+      { namespace = "aws:ec2:vpc", name = "ELBSubnets", value = "subnet-0aaa0000000000001,subnet-0bbb0000000000002" },
+      { namespace = "aws:ec2:vpc", name = "AssociatePublicIpAddress", value = "false" },
+      { namespace = "aws:ec2:vpc", name = "ELBScheme", value = "public" },
+      ] : anytrue([for s in aws_elastic_beanstalk_environment.app[0].setting : s.namespace == want.namespace && s.name == want.name && s.value == want.value])
+    ])
+    error_message = "The environment's instances are in the private subnets without public IPs, its load balancer public in the public subnets."
+  }
+  assert {
+    condition     = output.fixed_ips.inbound == tolist(["198.51.100.11", "198.51.100.12"]) && output.fixed_ips.outbound == tolist(["198.51.100.31", "198.51.100.32"])
+    error_message = "fixed_ips lists the NLB's Elastic IPs (inbound) and the NAT gateways' (outbound), one per zone each."
+  }
+  assert {
+    condition     = strcontains(nonsensitive(aws_ssm_parameter.config.value), "address = \"myapp-app.eba-def456.us-east-1.elasticbeanstalk.com:80\"") && output.eb_environment_cname == "myapp-app.eba-def456.us-east-1.elasticbeanstalk.com"
+    error_message = "The fleet forwards to the environment the example created."
+  }
+  assert {
+    condition     = output.egress_eip_allocation_ids == tomap({ "us-east-1a" = "eipalloc-0aaaaaaaaaaaaaa31", "us-east-1b" = "eipalloc-0bbbbbbbbbbbbbb32" })
+    error_message = "The outbound addresses' allocation ids are an output."
+  }
+}
+
+run "shared_nat_gateway_for_an_existing_environment" {
+  command = plan
+
+  variables {
+    egress_single_nat_gateway = true
+    app_private_subnets = {
+      "us-east-1a" = ["subnet-0a110000000000011"]
+      "us-east-1b" = ["subnet-0b110000000000021"]
+    }
+  }
+
+  assert {
+    condition     = length(output.fixed_ips.outbound) == 1 && length(aws_elastic_beanstalk_environment.app) == 0
+    error_message = "One shared NAT gateway gives one outbound IP; the named environment is used as is."
+  }
+}
+
+run "refuses_both_an_environment_name_and_an_application" {
+  command = plan
+
+  variables {
+    eb_application_name    = "myapp"
+    eb_solution_stack_name = "64bit Amazon Linux 2023 v4.3.0 running Python 3.12"
+    app_private_subnets    = { "us-east-1a" = ["subnet-0a110000000000011"] }
+  }
+
+  expect_failures = [aws_ssm_parameter.config]
+}
+
+run "refuses_an_environment_without_private_subnets" {
+  command = plan
+
+  variables {
+    eb_environment_cname   = null
+    eb_application_name    = "myapp"
+    eb_solution_stack_name = "64bit Amazon Linux 2023 v4.3.0 running Python 3.12"
+  }
+
+  expect_failures = [aws_elastic_beanstalk_environment.app]
+}
+
+run "refuses_neither_an_environment_name_nor_an_application" {
+  command = plan
+
+  variables {
+    eb_environment_cname = null
+  }
+
+  expect_failures = [aws_ssm_parameter.config]
 }

@@ -108,6 +108,8 @@ variables {
   }
   private_subnet_ids = ["subnet-0ddd0000000000004", "subnet-0eee0000000000005", "subnet-0fff0000000000006"]
   ami_id             = "ami-0123456789abcdef0"
+  # One instance per zone at least (the module refuses fewer).
+  min_size = 3
 
   config_parameter_name    = "/staticedge/test/config"
   config_parameter_version = 7
@@ -244,7 +246,40 @@ run "health_check_on_admin_port_readyz" {
   }
 }
 
-# Defaults: grace 15, drain 60, late flows 120. The watcher waits 105 s after the
+# SIGTERM first: the NLB needs interval x unhealthy_threshold (20 s) to see the 503,
+# plus up to one interval before the first failing check starts. The default grace
+# period must cover it, computed from the target group's own check.
+run "default_grace_covers_the_health_check" {
+  command = plan
+
+  assert {
+    condition = var.grace_period_seconds >= (
+      aws_lb_target_group.this["tls"].health_check[0].interval * aws_lb_target_group.this["tls"].health_check[0].unhealthy_threshold +
+      aws_lb_target_group.this["tls"].health_check[0].interval
+    )
+    error_message = "grace_period_seconds must be at least interval x unhealthy_threshold + interval of the target group's health check."
+  }
+  assert {
+    condition     = var.grace_period_seconds == 30 && output.drain_timings.min_grace_period == 30
+    error_message = "The default grace period is 30 s, exactly the 10 s x 2 + 10 s the health check needs."
+  }
+  assert {
+    condition     = var.grace_period_seconds + var.drain_timeout_seconds + 10 <= var.ami_stop_timeout_seconds && var.ami_stop_timeout_seconds == 120
+    error_message = "The AMI's TimeoutStopSec (120 s) must cover grace 30 s + drain 60 s + 10 s."
+  }
+}
+
+run "refuses_a_grace_period_shorter_than_the_health_check" {
+  command = plan
+
+  variables {
+    grace_period_seconds = 29
+  }
+
+  expect_failures = [aws_lb_target_group.this]
+}
+
+# Defaults: grace 30, drain 60, late flows 120. The watcher waits 90 s after the
 # flip, SIGTERM's grace ends at 120 s (no late flow meets a closed port), the proxy has
 # exited by 180 s; the NLB keeps connections 210 s; the hook holds 215 s.
 run "drain_arithmetic_defaults" {
@@ -252,21 +287,22 @@ run "drain_arithmetic_defaults" {
 
   assert {
     condition = output.drain_timings == {
-      drain_delay                 = 105
+      drain_delay                 = 90
       listeners_close_after       = 120
       drain_deadline              = 180
       deregistration_delay        = 210
       terminate_hook_timeout      = 215
-      unhealthy_draining_interval = 75
+      unhealthy_draining_interval = 90
+      min_grace_period            = 30
     }
-    error_message = "Default drain timings: delay 105, close 120, deadline 180, deregistration 210, hook 215, unhealthy draining 75."
+    error_message = "Default drain timings: delay 90, close 120, deadline 180, deregistration 210, hook 215, unhealthy draining 90, minimum grace 30."
   }
   assert {
     condition     = tonumber(aws_lb_target_group.this["tls"].deregistration_delay) == 210
     error_message = "The target group must use the derived deregistration delay."
   }
   assert {
-    condition     = aws_lb_target_group.this["tls"].target_health_state[0].enable_unhealthy_connection_termination == false && aws_lb_target_group.this["tls"].target_health_state[0].unhealthy_draining_interval == 75
+    condition     = aws_lb_target_group.this["tls"].target_health_state[0].enable_unhealthy_connection_termination == false && aws_lb_target_group.this["tls"].target_health_state[0].unhealthy_draining_interval == 90
     error_message = "An unhealthy (draining) target must keep its connections for grace + drain."
   }
   assert {
@@ -280,7 +316,7 @@ run "drain_arithmetic_defaults" {
     error_message = "The termination hook must hold the instance for the drain (215 s), then continue."
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_DRAIN_DELAY=105\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_TERMINATE_HOOK=staticedge-drain\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_ASG_NAME=staticedge\n")
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_DRAIN_DELAY=90\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_TERMINATE_HOOK=staticedge-drain\n") && strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_ASG_NAME=staticedge\n")
     error_message = "The watcher must get the drain delay, the hook and the group from the user data."
   }
 }
@@ -328,14 +364,14 @@ run "drain_arithmetic_floor" {
 
   variables {
     late_flow_seconds                  = 0
-    grace_period_seconds               = 5
+    grace_period_seconds               = 30
     drain_timeout_seconds              = 10
     deregistration_delay_floor_seconds = 120
   }
 
   assert {
-    condition     = output.drain_timings.deregistration_delay == 120 && output.drain_timings.terminate_hook_timeout == 50
-    error_message = "The floor applies when the drain is short; the hook follows the drain (5 + 10 + 5 + 30)."
+    condition     = output.drain_timings.deregistration_delay == 120 && output.drain_timings.terminate_hook_timeout == 75
+    error_message = "The floor applies when the drain is short; the hook follows the drain (30 + 10 + 5 + 30)."
   }
 }
 
@@ -355,7 +391,7 @@ run "refuses_a_drain_longer_than_the_ami_stop_timeout" {
   command = plan
 
   variables {
-    grace_period_seconds = 30
+    drain_timeout_seconds = 90
   }
 
   expect_failures = [aws_autoscaling_group.this]
@@ -707,6 +743,323 @@ run "no_route53_by_default" {
     condition     = length(aws_route53_record.ip) == 0 && length(aws_route53_health_check.ip) == 0
     error_message = "Route 53 records are optional and off by default."
   }
+}
+
+# --- Scaling ------------------------------------------------------------------------------
+
+run "scaling_policy_tracks_average_cpu" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_autoscaling_policy.cpu.policy_type == "TargetTrackingScaling" &&
+      aws_autoscaling_policy.cpu.autoscaling_group_name == aws_autoscaling_group.this.name &&
+      aws_autoscaling_policy.cpu.target_tracking_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ASGAverageCPUUtilization" &&
+      aws_autoscaling_policy.cpu.target_tracking_configuration[0].target_value == 50
+    )
+    error_message = "One target-tracking policy on the group's average CPU, target 50 %."
+  }
+  assert {
+    condition     = aws_autoscaling_group.this.min_size == 3 && aws_autoscaling_group.this.max_size == 6 && aws_autoscaling_group.this.desired_capacity == 3
+    error_message = "The group scales between min_size (one per zone) and max_size, starting at min_size."
+  }
+  assert {
+    condition     = aws_autoscaling_group.this.default_instance_warmup == 80 && aws_autoscaling_group.this.instance_refresh[0].preferences[0].instance_warmup == "80"
+    error_message = "Warm-up after InService: the NLB's 2 x 10 s healthy checks + one 60 s CPU period = 80 s, for scaling and refreshes alike."
+  }
+  assert {
+    condition     = contains(aws_autoscaling_group.this.enabled_metrics, "GroupInServiceInstances") && contains(aws_autoscaling_group.this.enabled_metrics, "GroupMaxSize") && aws_autoscaling_group.this.metrics_granularity == "1Minute"
+    error_message = "The group publishes the metrics the at-max alarm compares."
+  }
+}
+
+run "scaling_target_and_warmup_are_variables" {
+  command = plan
+
+  variables {
+    cpu_target_percent      = 65
+    instance_warmup_seconds = 120
+    max_size                = 12
+  }
+
+  assert {
+    condition     = aws_autoscaling_policy.cpu.target_tracking_configuration[0].target_value == 65 && aws_autoscaling_group.this.default_instance_warmup == 120 && aws_autoscaling_group.this.max_size == 12
+    error_message = "cpu_target_percent, instance_warmup_seconds and max_size reach the policy and the group."
+  }
+}
+
+# Scale-in is a termination like any other: it must go through the deregistration
+# delay and the termination hook, whose timings are the drain's.
+run "scale_in_keeps_the_drain_contract" {
+  command = plan
+
+  assert {
+    condition     = aws_autoscaling_policy.cpu.target_tracking_configuration[0].disable_scale_in == false && aws_autoscaling_group.this.protect_from_scale_in == false
+    error_message = "The policy scales in (through the drain), and no instance is protected from it."
+  }
+  assert {
+    condition     = contains(aws_autoscaling_group.this.target_group_arns, aws_lb_target_group.this["tls"].arn)
+    error_message = "The group owns the target registration, so scale-in deregisters first."
+  }
+  assert {
+    condition     = tonumber(aws_lb_target_group.this["tls"].deregistration_delay) == output.drain_timings.deregistration_delay && output.drain_timings.deregistration_delay >= output.drain_timings.drain_deadline + 30
+    error_message = "The NLB keeps a scaled-in instance's connections past the proxy's drain deadline."
+  }
+  assert {
+    condition = (
+      aws_autoscaling_lifecycle_hook.drain.autoscaling_group_name == aws_autoscaling_policy.cpu.autoscaling_group_name &&
+      aws_autoscaling_lifecycle_hook.drain.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING" &&
+      aws_autoscaling_lifecycle_hook.drain.heartbeat_timeout >= output.drain_timings.drain_deadline &&
+      aws_autoscaling_lifecycle_hook.drain.default_result == "CONTINUE"
+    )
+    error_message = "The scaled group's termination hook holds each instance until the drain is done."
+  }
+}
+
+run "min_size_follows_the_zones" {
+  command = plan
+
+  variables {
+    public_subnets     = { "us-east-1a" = "subnet-0aaa0000000000001", "us-east-1b" = "subnet-0bbb0000000000002" }
+    private_subnet_ids = ["subnet-0ddd0000000000004", "subnet-0eee0000000000005"]
+    min_size           = 2
+  }
+
+  assert {
+    condition     = aws_autoscaling_group.this.min_size == 2 && aws_autoscaling_group.this.desired_capacity == 2
+    error_message = "Two zones: two instances at least."
+  }
+}
+
+run "rejects_min_size_below_one_per_zone" {
+  command = plan
+  variables {
+    min_size = 2
+  }
+  expect_failures = [var.min_size]
+}
+
+run "rejects_min_size_below_one_per_instance_subnet" {
+  command = plan
+  variables {
+    public_subnets = { "us-east-1a" = "subnet-0aaa0000000000001", "us-east-1b" = "subnet-0bbb0000000000002" }
+    min_size       = 2
+  }
+  expect_failures = [var.min_size]
+}
+
+run "rejects_a_cpu_target_of_100" {
+  command = plan
+  variables {
+    cpu_target_percent = 100
+  }
+  expect_failures = [var.cpu_target_percent]
+}
+
+# --- Alarms -------------------------------------------------------------------------------
+
+run "no_alarm_without_a_topic" {
+  command = plan
+
+  variables {
+    cloudwatch_prometheus_metrics = true
+  }
+
+  assert {
+    condition = (
+      length(aws_cloudwatch_metric_alarm.zone_without_healthy_target) == 0 &&
+      length(aws_cloudwatch_metric_alarm.unhealthy_target) == 0 &&
+      length(aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu) == 0 &&
+      length(aws_cloudwatch_metric_alarm.certificate_expiry) == 0
+    )
+    error_message = "alarm_sns_topic_arn unset: no alarm is created, metrics or not."
+  }
+  assert {
+    condition     = output.alarm_names == []
+    error_message = "The alarm_names output is empty without a topic."
+  }
+}
+
+run "alarms_with_a_topic" {
+  command = plan
+
+  variables {
+    alarm_sns_topic_arn           = "arn:aws:sns:us-east-1:123456789012:pager"
+    cloudwatch_prometheus_metrics = true
+  }
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.zone_without_healthy_target)) == toset(["us-east-1a", "us-east-1b", "us-east-1c"])
+    error_message = "One no-healthy-target alarm per zone."
+  }
+  assert {
+    condition = alltrue([for az, a in aws_cloudwatch_metric_alarm.zone_without_healthy_target :
+      a.namespace == "AWS/NetworkELB" && a.metric_name == "HealthyHostCount" && a.statistic == "Minimum" &&
+      a.threshold == 1 && a.comparison_operator == "LessThanThreshold" && a.treat_missing_data == "breaching" &&
+      a.dimensions["AvailabilityZone"] == az && a.dimensions["TargetGroup"] == aws_lb_target_group.this["tls"].arn_suffix
+    ])
+    error_message = "Per zone: fewer than 1 healthy target in that zone of the TLS target group (no data counts as none)."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.unhealthy_target[0].metric_name == "UnHealthyHostCount" &&
+      aws_cloudwatch_metric_alarm.unhealthy_target[0].statistic == "Maximum" &&
+      aws_cloudwatch_metric_alarm.unhealthy_target[0].threshold == 0 &&
+      aws_cloudwatch_metric_alarm.unhealthy_target[0].comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.unhealthy_target[0].period == 60 &&
+      aws_cloudwatch_metric_alarm.unhealthy_target[0].evaluation_periods == 5
+    )
+    error_message = "Any unhealthy target for 5 one-minute periods."
+  }
+  assert {
+    condition = (
+      one([for q in aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu[0].metric_query : q.expression if q.return_data == true]) == "IF(in_service >= max_size AND cpu > 50, 1, 0)" &&
+      toset([for q in aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu[0].metric_query : one(q.metric).metric_name if length(q.metric) > 0]) == toset(["GroupInServiceInstances", "GroupMaxSize", "CPUUtilization"]) &&
+      alltrue([for q in aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu[0].metric_query : one(q.metric).dimensions["AutoScalingGroupName"] == "staticedge" if length(q.metric) > 0]) &&
+      aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu[0].threshold == 1 &&
+      aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu[0].evaluation_periods == 15
+    )
+    error_message = "At max_size with the group's average CPU above the policy's target, for 15 minutes."
+  }
+  assert {
+    condition = (
+      one([for q in aws_cloudwatch_metric_alarm.certificate_expiry[0].metric_query : q.expression if q.return_data == true]) == "(expiry - EPOCH(expiry)) / 86400" &&
+      one([for q in aws_cloudwatch_metric_alarm.certificate_expiry[0].metric_query : one(q.metric) if length(q.metric) > 0]).metric_name == "staticedge_certificate_expiry_timestamp_seconds" &&
+      one([for q in aws_cloudwatch_metric_alarm.certificate_expiry[0].metric_query : one(q.metric) if length(q.metric) > 0]).namespace == "staticedge" &&
+      one([for q in aws_cloudwatch_metric_alarm.certificate_expiry[0].metric_query : one(q.metric) if length(q.metric) > 0]).stat == "Minimum" &&
+      one([for q in aws_cloudwatch_metric_alarm.certificate_expiry[0].metric_query : one(q.metric) if length(q.metric) > 0]).dimensions["Fleet"] == "staticedge" &&
+      aws_cloudwatch_metric_alarm.certificate_expiry[0].threshold == 14 &&
+      aws_cloudwatch_metric_alarm.certificate_expiry[0].comparison_operator == "LessThanThreshold"
+    )
+    error_message = "Certificate expiry: days left of the fleet's first-expiring certificate, from staticedge's own gauge, under 14."
+  }
+  assert {
+    condition = alltrue([for a in concat(
+      values(aws_cloudwatch_metric_alarm.zone_without_healthy_target),
+      aws_cloudwatch_metric_alarm.unhealthy_target,
+      aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu,
+      aws_cloudwatch_metric_alarm.certificate_expiry,
+    ) : a.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:pager"]) && a.ok_actions == toset(["arn:aws:sns:us-east-1:123456789012:pager"]) && strcontains(a.alarm_description, "To do:")])
+    error_message = "Every alarm notifies the topic (alarm and OK) and says what to do."
+  }
+  assert {
+    condition     = length(output.alarm_names) == 6
+    error_message = "alarm_names lists the six alarms (three zones, unhealthy, at max, certificate)."
+  }
+}
+
+run "alarm_thresholds_are_variables" {
+  command = plan
+
+  variables {
+    alarm_sns_topic_arn           = "arn:aws:sns:us-east-1:123456789012:pager"
+    cloudwatch_prometheus_metrics = true
+    alarm_unhealthy_minutes       = 10
+    alarm_at_max_minutes          = 30
+    alarm_certificate_days        = 21
+    cpu_target_percent            = 70
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.unhealthy_target[0].evaluation_periods == 10 &&
+      aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu[0].evaluation_periods == 30 &&
+      one([for q in aws_cloudwatch_metric_alarm.at_max_size_with_high_cpu[0].metric_query : q.expression if q.return_data == true]) == "IF(in_service >= max_size AND cpu > 70, 1, 0)" &&
+      aws_cloudwatch_metric_alarm.certificate_expiry[0].threshold == 21
+    )
+    error_message = "The alarms follow their variables and the policy's CPU target."
+  }
+}
+
+run "no_certificate_alarm_without_metrics" {
+  command = plan
+
+  variables {
+    alarm_sns_topic_arn = "arn:aws:sns:us-east-1:123456789012:pager"
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.certificate_expiry) == 0 && length(aws_cloudwatch_metric_alarm.unhealthy_target) == 1
+    error_message = "The certificate alarm needs the proxy's metrics in CloudWatch; the NLB and group alarms do not."
+  }
+}
+
+run "rejects_a_topic_that_is_not_an_arn" {
+  command = plan
+  variables {
+    alarm_sns_topic_arn = "pager"
+  }
+  expect_failures = [var.alarm_sns_topic_arn]
+}
+
+# --- Metrics off the box ------------------------------------------------------------------
+
+run "no_metrics_shipping_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_ssm_parameter.metrics_agent) == 0 && length(aws_cloudwatch_log_group.metrics) == 0 && !strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_METRICS_AGENT_CONFIG")
+    error_message = "Off by default: no agent config, no log group, nothing for the instance to start."
+  }
+}
+
+run "metrics_shipped_by_the_cloudwatch_agent" {
+  command = plan
+
+  variables {
+    cloudwatch_prometheus_metrics = true
+  }
+
+  assert {
+    condition     = aws_ssm_parameter.metrics_agent[0].name == "AmazonCloudWatch-staticedge-prometheus"
+    error_message = "The agent config is the SSM parameter AmazonCloudWatch-<name>-prometheus."
+  }
+  assert {
+    condition = (
+      jsondecode(aws_ssm_parameter.metrics_agent[0].value).logs.metrics_collected.prometheus.log_group_name == "/staticedge/staticedge/prometheus" &&
+      jsondecode(aws_ssm_parameter.metrics_agent[0].value).logs.metrics_collected.prometheus.prometheus_config_path == "/opt/aws/amazon-cloudwatch-agent/etc/staticedge-prometheus.yaml" &&
+      jsondecode(aws_ssm_parameter.metrics_agent[0].value).logs.metrics_collected.prometheus.emf_processor.metric_namespace == "staticedge" &&
+      jsondecode(aws_ssm_parameter.metrics_agent[0].value).logs.metrics_collected.prometheus.emf_processor.metric_declaration[0].dimensions == [["Fleet"]] &&
+      contains(jsondecode(aws_ssm_parameter.metrics_agent[0].value).logs.metrics_collected.prometheus.emf_processor.metric_declaration[0].metric_selectors, "^staticedge_certificate_expiry_timestamp_seconds$")
+    )
+    error_message = "The agent writes staticedge's gauges (certificate expiry among them) to namespace staticedge, dimension Fleet, through the log group."
+  }
+  assert {
+    condition = (
+      strcontains(base64decode(aws_launch_template.this.user_data), "STATICEDGE_METRICS_AGENT_CONFIG=ssm:AmazonCloudWatch-staticedge-prometheus\n") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "path: /opt/aws/amazon-cloudwatch-agent/etc/staticedge-prometheus.yaml\n") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "127.0.0.1:9901") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "\"Fleet\": \"staticedge\"")
+    )
+    error_message = "User data names the agent config and writes the scrape file for the admin port, labelled with the fleet."
+  }
+  assert {
+    condition     = yamldecode(local.metrics_scrape_yaml).scrape_configs[0].static_configs[0].targets == ["127.0.0.1:9901"] && yamldecode(local.metrics_scrape_yaml).scrape_configs[0].metrics_path == "/metrics"
+    error_message = "The scrape file points at /metrics on the admin port."
+  }
+  assert {
+    condition     = can(yamldecode(base64decode(aws_launch_template.this.user_data))) && length(yamldecode(base64decode(aws_launch_template.this.user_data)).write_files) == 2
+    error_message = "The user data stays valid YAML with the scrape file as a second write_files entry."
+  }
+  assert {
+    condition = contains(flatten([
+      for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if contains(s.Action, "ssm:GetParameter")
+    ]), "arn:aws:ssm:us-east-1:123456789012:parameter/AmazonCloudWatch-staticedge-prometheus")
+    error_message = "The instance role may read the agent config."
+  }
+  assert {
+    condition     = aws_cloudwatch_log_group.metrics[0].name == "/staticedge/staticedge/prometheus" && aws_cloudwatch_log_group.metrics[0].retention_in_days == 7
+    error_message = "The samples' log group exists with a retention, under the agent's allowed prefix."
+  }
+}
+
+run "rejects_metrics_without_the_agent" {
+  command = plan
+  variables {
+    cloudwatch_prometheus_metrics = true
+    cloudwatch_agent              = false
+  }
+  expect_failures = [var.cloudwatch_prometheus_metrics]
 }
 
 # --- Every validation refuses what it must -------------------------------------------
