@@ -65,6 +65,8 @@ pub struct Config {
 pub struct Limits {
     /// Largest request body; bigger ones get 413. 0 means no limit.
     pub max_request_body_bytes: u64,
+    /// Which request bodies are read whole before the upstream request begins.
+    pub buffer: RequestBuffer,
     /// The whole HTTP/1 request header must arrive within this (slowloris).
     pub header_timeout: Duration,
     /// PROXY header plus TLS handshake must finish within this.
@@ -388,6 +390,47 @@ pub struct Probe {
     pub interval: Duration,
 }
 
+/// `[limits] request_buffer*` and `body_timeout`: request bodies read and checked
+/// whole before the upstream request begins, so a refused body never reaches the
+/// upstream, not even in part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestBuffer {
+    /// Which bodies are buffered.
+    pub mode: RequestBuffering,
+    /// Bytes of one body kept in memory; the rest spills to a file.
+    pub memory: usize,
+    /// Where spilled bodies go (as files unlinked at creation).
+    pub dir: PathBuf,
+    /// Bytes spilled across all requests at once; over it: 503 with Retry-After.
+    pub disk_total: u64,
+    /// Longest wait for the next bytes of a body being buffered; then 408.
+    pub body_timeout: Duration,
+}
+
+impl RequestBuffer {
+    /// Whether a body of `content_length` (`None`: chunked, or HTTP/2 without one)
+    /// is buffered.
+    pub fn applies(&self, content_length: Option<u64>) -> bool {
+        match self.mode {
+            RequestBuffering::Off => false,
+            RequestBuffering::All => content_length != Some(0),
+            RequestBuffering::Unsized => content_length.is_none(),
+        }
+    }
+}
+
+/// `[limits] request_buffering`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestBuffering {
+    /// Bodies without a Content-Length (HTTP/1.1 chunked, HTTP/2 without one).
+    #[default]
+    Unsized,
+    /// Every body: a slow upload never ties up an application worker.
+    All,
+    /// None: bodies stream to the upstream as they arrive.
+    Off,
+}
+
 /// Defaults, in one place so the docs and the code agree.
 pub mod defaults {
     use std::time::Duration;
@@ -419,6 +462,15 @@ pub mod defaults {
     pub const SERVE_STALE_FOR: Duration = Duration::from_secs(3600);
     /// `[limits] max_request_body_bytes`: 10 MiB.
     pub const MAX_REQUEST_BODY_BYTES: u64 = 10 * 1024 * 1024;
+    /// `[limits] request_buffer_memory`: 64 KiB.
+    pub const REQUEST_BUFFER_MEMORY: usize = 64 * 1024;
+    /// `[limits] request_buffer_disk_total`: 1 GiB.
+    pub const REQUEST_BUFFER_DISK_TOTAL: u64 = 1024 * 1024 * 1024;
+    /// `[limits] body_timeout`.
+    pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+    /// `[limits] request_buffer_dir` when set: the systemd unit's `StateDirectory`,
+    /// which systemd passes in this variable.
+    pub const REQUEST_BUFFER_DIR_ENV: &str = "STATE_DIRECTORY";
     /// `[limits] header_timeout`.
     pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
     /// `[limits] handshake_timeout`.

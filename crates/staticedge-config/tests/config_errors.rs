@@ -371,3 +371,62 @@ fn every_prefix_of_the_example_reads_without_panic() {
         }
     }
 }
+
+#[test]
+fn request_buffering_settings_parse_with_defaults_and_reject_mistakes() {
+    use staticedge_config::RequestBuffering;
+    let path = Path::new("/x/se.toml");
+    let c = parse(path, BASE).expect("valid");
+    let b = &c.limits.buffer;
+    assert_eq!(b.mode, RequestBuffering::Unsized);
+    assert_eq!((b.memory, b.disk_total), (64 * 1024, 1024 * 1024 * 1024));
+    assert_eq!(b.body_timeout.as_secs(), 30);
+    assert!(
+        b.applies(None) && !b.applies(Some(10)),
+        "unsized: chunked only"
+    );
+
+    let dir = std::env::temp_dir();
+    let set = format!(
+        "[limits]\nrequest_buffering = \"all\"\nrequest_buffer_memory = 1024\n\
+         request_buffer_dir = {:?}\nrequest_buffer_disk_total = 5000\nbody_timeout = \"2s\"\n[server]",
+        dir.display()
+    );
+    let c = parse(path, &BASE.replacen("[server]", &set, 1)).expect("valid");
+    let b = &c.limits.buffer;
+    assert_eq!(b.mode, RequestBuffering::All);
+    assert_eq!((b.memory, b.disk_total, b.dir.clone()), (1024, 5000, dir));
+    assert_eq!(b.body_timeout.as_secs(), 2);
+    assert!(b.applies(None) && b.applies(Some(10)) && !b.applies(Some(0)));
+
+    let mistakes = [
+        (
+            "request_buffering = \"some\"",
+            "/x/se.toml:2:21: limits.request_buffering: unknown value `some`",
+        ),
+        (
+            "request_buffer_dir = \"spool\"",
+            "/x/se.toml:2:22: limits.request_buffer_dir: spool must be an absolute path",
+        ),
+        (
+            "request_buffer_dir = \"/nonexistent/staticedge\"",
+            "limits.request_buffer_dir: /nonexistent/staticedge is not an existing directory",
+        ),
+        (
+            "body_timeout = \"0s\"",
+            "/x/se.toml:2:16: limits.body_timeout must be above 0",
+        ),
+        (
+            "request_buffer_memory = -1",
+            "/x/se.toml:2:25: limits.request_buffer_memory must be between",
+        ),
+    ];
+    for (line, want) in mistakes {
+        let text = BASE.replacen("[server]", &format!("[limits]\n{line}\n[server]"), 1);
+        let errors = parse(path, &text).expect_err(line).to_string();
+        assert!(
+            errors.contains(want),
+            "{line}: got {errors:?}, want {want:?}"
+        );
+    }
+}

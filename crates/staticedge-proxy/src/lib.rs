@@ -8,10 +8,12 @@
 //! types ([`staticedge_policy::RequestFacts`]), asks the policy, and applies the
 //! answer ([`respond`], [`headers`]) or opens the upstream connection ([`peer`]).
 
+mod buffering;
 mod errors;
 mod front;
 mod h2;
 pub mod headers;
+mod held;
 mod lean;
 pub mod limits;
 pub mod peer;

@@ -2,9 +2,10 @@
 //! session into the policy's plain types, calls `staticedge-policy`, and applies the
 //! answer; no rule lives here.
 
+use crate::buffering::{self, HeldBody};
 use crate::errors::{failure_status, uncounted_upstream_error, upstream_error_kind};
 use crate::front::tls_summary;
-use crate::{headers, peer, respond};
+use crate::{headers, held, peer, respond};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -47,6 +48,9 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     upstream_ms: Option<f64>,
     upstream_status: u16,
+    /// A held request's upstream failure (pingora reports its own as `Error`s).
+    held_error: Option<String>,
+    held_uncounted: Option<&'static str>,
 }
 
 impl RequestCtx {
@@ -75,7 +79,7 @@ impl RequestCtx {
             addr: self.tried.last().copied(),
             status: self.upstream_status,
             ms: self.upstream_ms,
-            uncounted_error: uncounted_upstream_error(error),
+            uncounted_error: uncounted_upstream_error(error).or(self.held_uncounted),
         })
     }
 }
@@ -181,6 +185,44 @@ fn h2_header_limits(session: &Session, state: &ProxyState) -> Result<(), Refusal
     check_h2(&state.config.limits.headers, &size)
 }
 
+impl EdgeProxy {
+    /// Serves an admitted request whose body is buffered: reads it whole (or refuses
+    /// it with nothing forwarded), then forwards it on the lean path's exchange.
+    /// Always answers: `Ok(true)`.
+    async fn serve_held(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let Verdict::Admitted(admitted) = &mut ctx.verdict else {
+            return Ok(false);
+        };
+        let route = admitted.route;
+        let limit = &mut admitted.body_limit;
+        let spool = match held::read_body(session, &ctx.state, limit).await {
+            Ok(spool) => spool,
+            Err(refusal) => {
+                let refusal = refusal.on_route(route);
+                ctx.verdict = Verdict::Refused(refusal.route);
+                respond::answer(session, &refusal, &ctx.request_id).await?;
+                if buffering::lingers(&refusal) {
+                    let drain = session.drain_request_body();
+                    let _ = tokio::time::timeout(buffering::LINGER, drain).await;
+                }
+                return Ok(true);
+            }
+        };
+        let mut rewritten = session.req_header().clone();
+        self.upstream_request_filter(session, &mut rewritten, ctx)
+            .await?;
+        let upstream = ctx.admitted()?.upstream.clone();
+        let body = HeldBody::Spool(spool);
+        let outcome = held::forward(session, &upstream, &rewritten, body, &ctx.request_id).await;
+        ctx.tried.extend(outcome.addr);
+        ctx.upstream_status = outcome.upstream_status;
+        ctx.upstream_ms = outcome.upstream_ms;
+        ctx.held_error = outcome.error;
+        ctx.held_uncounted = outcome.uncounted_error;
+        Ok(true)
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for EdgeProxy {
     type CTX = RequestCtx;
@@ -198,6 +240,8 @@ impl ProxyHttp for EdgeProxy {
             upstream_started: None,
             upstream_ms: None,
             upstream_status: 0,
+            held_error: None,
+            held_uncounted: None,
         }
     }
 
@@ -214,7 +258,12 @@ impl ProxyHttp for EdgeProxy {
         session.set_keepalive(keepalive.map(|d| d.as_secs()));
         match verdict {
             Ok(admitted) => {
+                let declared = content_length(session.req_header());
+                let hold = held::wanted(session, &ctx.state, &admitted, declared);
                 ctx.verdict = Verdict::Admitted(admitted);
+                if hold {
+                    return self.serve_held(session, ctx).await;
+                }
                 Ok(false)
             }
             Err(refusal) => {
@@ -367,7 +416,7 @@ impl ProxyHttp for EdgeProxy {
             elapsed: ctx.started.elapsed(),
             bytes_in: session.body_bytes_read(),
             bytes_out: session.body_bytes_sent(),
-            error: e.map(|e| e.to_string()),
+            error: e.map(|e| e.to_string()).or_else(|| ctx.held_error.clone()),
         };
         finish(&outcome, &self.access_log);
         METRICS.request_path.with_label_values(&["pingora"]).inc();

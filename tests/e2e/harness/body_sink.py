@@ -5,9 +5,11 @@ it answers, and records what it received: the oversized-body tests' witness.
 
 Each request appends two JSON lines to LOGFILE: {"event": "start", "method", "path",
 "query", "te", "cl"} when its header arrives, then {"event": "end", ..., "received": N,
-"complete": bool} when the body ended or the connection broke. Answers 200 with
+"complete": bool, "sha256": hex of the bytes received} when the body ended or the
+connection broke. Answers 200 with
 {"received": N}. Prints READY once bound.
 """
+import hashlib
 import json
 import sys
 import threading
@@ -28,6 +30,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _read_body(self) -> tuple[int, bool]:
+        self.digest = hashlib.sha256()
         te = (self.headers.get("Transfer-Encoding") or "").lower()
         if "chunked" in te:
             n = 0
@@ -45,6 +48,7 @@ class Handler(BaseHTTPRequestHandler):
                         if not t or t in (b"\r\n", b"\n"):
                             return n, bool(t)
                 got = self.rfile.read(size)
+                self.digest.update(got)
                 n += len(got)
                 if len(got) < size or self.rfile.read(2) != b"\r\n":
                     return n, False
@@ -52,6 +56,7 @@ class Handler(BaseHTTPRequestHandler):
         n = 0
         while n < cl:
             got = self.rfile.read(min(65536, cl - n))
+            self.digest.update(got)
             if not got:
                 return n, False
             n += len(got)
@@ -66,7 +71,8 @@ class Handler(BaseHTTPRequestHandler):
             received, complete = self._read_body()
         except OSError:
             received, complete = -1, False
-        log({"event": "end", **base, "received": received, "complete": complete, "status": "200" if complete else ""})
+        log({"event": "end", **base, "received": received, "complete": complete,
+             "sha256": self.digest.hexdigest(), "status": "200" if complete else ""})
         if not complete:
             self.close_connection = True
             return

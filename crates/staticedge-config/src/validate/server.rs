@@ -87,6 +87,7 @@ pub(super) fn limits(p: &mut Problems<'_>, mut t: Table<'_>) -> Limits {
         max_request_body_bytes: t
             .integer_in("max_request_body_bytes", 0..=i64::MAX, p)
             .unwrap_or(defaults::MAX_REQUEST_BODY_BYTES),
+        buffer: super::buffer::request_buffer(p, &mut t),
         header_timeout: positive(
             p,
             header_timeout,

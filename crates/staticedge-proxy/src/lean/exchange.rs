@@ -5,8 +5,7 @@
 //! because hyper hands the request back when it was never written.
 
 use super::pool::{Sender, POOL};
-use bytes::Bytes;
-use http_body_util::Full;
+use crate::buffering::UpstreamBody;
 use hyper::body::Incoming;
 use hyper::client::conn::TrySendError;
 use hyper::{Request, Response};
@@ -166,7 +165,7 @@ impl Attempts<'_> {
 /// for the response header.
 pub(crate) async fn exchange(
     upstream: &UpstreamAddrs,
-    build: impl Fn() -> Request<Full<Bytes>>,
+    build: impl Fn() -> Request<UpstreamBody>,
     idempotent: bool,
 ) -> Result<Exchange, Failure> {
     let read_timeout = upstream.upstream().read_timeout;

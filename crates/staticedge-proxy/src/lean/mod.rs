@@ -3,26 +3,30 @@
 //! keep-alive loop, without pingora's `HttpProxy`. The header is parsed once
 //! (httparse, on the stack), the policy decides, the upstream request goes out
 //! through a pooled hyper HTTP/1 client connection, and the response is written back
-//! as bytes. Anything else (`Upgrade`, `CONNECT`, `Expect`, chunked request bodies,
-//! large bodies, TLS upstreams) takes the slow path, pingora's `HttpProxy`, with the
+//! as bytes. A chunked request body is read whole first (decoded, counted against
+//! the body limit and spooled, see `crate::buffering`), so a refused body never
+//! reaches the upstream. Anything else (`Upgrade`, `CONNECT`, `Expect`, large
+//! Content-Length bodies, TLS upstreams) takes the slow path, pingora's `HttpProxy`, with the
 //! header bytes untouched. Both paths share the same policy, answers and outcome
 //! record, so they cannot disagree on a rule.
 
-mod exchange;
-mod pool;
+pub(crate) mod exchange;
+pub(crate) mod pool;
 mod request;
-mod response;
+pub(crate) mod response;
 
+use crate::buffering::{self, HeldBody, UpstreamBody};
 use crate::front::ConnectionFacts;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Request};
-use http_body_util::Full;
 use pingora::protocols::Stream;
 use request::{parse, Head, MAX_HEADERS};
+use staticedge_buffer::{ChunkedDecoder, FrozenSpool, Stop};
 use staticedge_metrics::METRICS;
 use staticedge_policy::{
-    admit, finish, gateway_status, request_id, round_ms, AccessLogger, Admitted, HeaderPlan,
-    InFlight, Outcome, ProxyState, Refusal, RequestFacts, RequestSummary, UpstreamSummary,
+    admit, finish, gateway_status, request_id, round_ms, AccessLogger, Admitted, BodyLimit,
+    HeaderPlan, InFlight, Outcome, ProxyState, Refusal, RequestFacts, RequestSummary,
+    UpstreamSummary,
 };
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,19 +50,105 @@ pub(crate) struct Lean<'a> {
     pub draining: bool,
 }
 
-/// How long one read of a request body may take (pingora's per-read default).
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Reads until `buf` holds `want` bytes; false when the client closed or stalled.
-async fn read_to(stream: &mut Stream, buf: &mut BytesMut, want: usize) -> bool {
+/// Reads until `buf` holds `want` bytes, waiting at most `timeout` for each read.
+/// `Err(None)`: the client went away; `Err(Some(_))`: it stalled (408).
+async fn read_to(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    want: usize,
+    timeout: Duration,
+) -> Result<(), Option<Refusal>> {
     while buf.len() < want {
         buf.reserve(want - buf.len());
-        match tokio::time::timeout(BODY_READ_TIMEOUT, stream.read_buf(buf)).await {
+        match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
             Ok(Ok(n)) if n > 0 => {}
-            _ => return false,
+            Ok(_) => return Err(None),
+            Err(_) => return Err(Some(buffering::body_timeout())),
         }
     }
-    true
+    Ok(())
+}
+
+/// A request body as read: held whole, or refused part-way.
+type ReadBody = Result<HeldBody, Refusal>;
+
+/// Reads the body of the request whose header is the first `head_len` bytes of
+/// `buf` (a Content-Length of `body_len`, or chunked), leaving the header in `buf`.
+/// Returns the body and the bytes after it; `None` when the client went away.
+async fn read_body(
+    lean: &Lean<'_>,
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    (head_len, body_len, chunked): (usize, usize, bool),
+    admitted: &mut Admitted,
+) -> Option<(ReadBody, BytesMut)> {
+    if chunked {
+        let mut rest = buf.split_off(head_len);
+        let limit = &mut admitted.body_limit;
+        return match read_chunked(lean.state, stream, &mut rest, limit).await {
+            Ok(spool) => Some((Ok(HeldBody::Spool(spool)), rest)),
+            Err(None) => None,
+            Err(Some(refusal)) => Some((Err(refusal.on_route(admitted.route)), rest)),
+        };
+    }
+    let timeout = lean.state.config.limits.buffer.body_timeout;
+    match read_to(stream, buf, head_len + body_len, timeout).await {
+        Ok(()) => {
+            let leftover = buf.split_off(head_len + body_len);
+            Some((
+                Ok(HeldBody::Bytes(buf.split_off(head_len).freeze())),
+                leftover,
+            ))
+        }
+        Err(None) => None,
+        Err(Some(refusal)) => {
+            let rest = buf.split_off(head_len);
+            Some((Err(refusal.on_route(admitted.route)), rest))
+        }
+    }
+}
+
+/// Reads, decodes and spools a chunked body whose first bytes are in `buf`, under
+/// `limits.body_timeout` between reads. Leaves in `buf` the bytes after the body.
+/// `Err(None)`: the client went away; `Err(Some(_))`: the refusal to answer.
+async fn read_chunked(
+    state: &ProxyState,
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    limit: &mut BodyLimit,
+) -> Result<FrozenSpool, Option<Refusal>> {
+    let mut spool = buffering::new_spool(state);
+    let mut decoder = ChunkedDecoder::new();
+    let timeout = state.config.limits.buffer.body_timeout;
+    loop {
+        match decoder.decode(buf, |data| buffering::take(&mut spool, limit, data)) {
+            Ok(true) => return Ok(spool.freeze()),
+            Ok(false) => {}
+            Err(Stop::Chunk(e)) => return Err(Some(buffering::bad_chunk(&e.to_string()))),
+            Err(Stop::Sink(refusal)) => return Err(Some(refusal)),
+        }
+        buf.reserve(64 * 1024);
+        match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return Err(None),
+            Err(_) => return Err(Some(buffering::body_timeout())),
+        }
+    }
+}
+
+/// Ends the answer to a body refused part-way, then reads and drops what the client
+/// still sends for a moment (see [`buffering::LINGER`]).
+async fn linger(stream: &mut Stream) {
+    let _ = AsyncWriteExt::shutdown(stream).await;
+    let deadline = tokio::time::Instant::now() + buffering::LINGER;
+    let mut scratch = vec![0u8; 16 * 1024];
+    let mut dropped = 0;
+    while dropped < buffering::LINGER_BYTES {
+        match tokio::time::timeout_at(deadline, stream.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => dropped += n,
+            _ => break,
+        }
+    }
 }
 
 /// The policy's view of a parsed request on this connection.
@@ -70,7 +160,7 @@ fn facts<'a>(lean: &Lean<'_>, head: &'a Head<'a>) -> RequestFacts<'a> {
         client_ip: lean.conn.client_ip,
         local: lean.conn.local,
         tls: lean.conn.tls_version.is_some(),
-        content_length: head.header("content-length").map(|_| head.content_length),
+        content_length: head.has_length.then_some(head.content_length),
         request_id: head.header("x-request-id"),
     }
 }
@@ -85,20 +175,24 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
     let Some(head) = parse(&buf, &mut storage) else {
         return Next::SlowPath(buf);
     };
-    let (head_len, body_len) = (head.len, head.content_length as usize);
+    if head.chunked && !lean.state.config.limits.buffer.applies(None) {
+        // Buffering is off: pingora's path streams the body.
+        return Next::SlowPath(buf);
+    }
+    let (head_len, body_len, chunked) = (head.len, head.content_length as usize, head.chunked);
     let _in_flight = lean.in_flight.enter();
     let started = Instant::now();
     let request_facts = facts(lean, &head);
     let id = request_id(request_facts.request_id);
     let keep_alive = lean.state.keepalive(!head.close, lean.draining).is_some();
-    let admitted = match admit(lean.state, &request_facts) {
+    let mut admitted = match admit(lean.state, &request_facts) {
         Ok(a) if !a.upstream.upstream().tls => a,
         // A TLS upstream: pingora's connector handles it.
         Ok(_) => return Next::SlowPath(buf),
         Err(refusal) => {
             // With the body still on its way, the connection cannot carry another
             // request: close after the answer.
-            let whole = buf.len() >= head_len + body_len;
+            let whole = !chunked && buf.len() >= head_len + body_len;
             let refusal = if keep_alive && whole {
                 refusal
             } else {
@@ -113,11 +207,11 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
             return Next::KeepAlive(buf.split_off(head_len + body_len));
         }
     };
-    if !read_to(stream, &mut buf, head_len + body_len).await {
+    let framing = (head_len, body_len, chunked);
+    let Some((body, leftover)) = read_body(lean, stream, &mut buf, framing, &mut admitted).await
+    else {
         return Next::Close;
-    }
-    let leftover = buf.split_off(head_len + body_len);
-    let body = buf.split_off(head_len);
+    };
     // Frozen, so header values reach the upstream request as slices of it, not copies.
     let header_bytes = buf.freeze();
     let mut storage = Box::new([httparse::EMPTY_HEADER; MAX_HEADERS]);
@@ -126,10 +220,22 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
     };
     let request_facts = facts(lean, &head);
     let record = Record::new(lean, &head, &id, started);
+    let body = match body {
+        Ok(body) => body,
+        Err(refusal) => {
+            // Nothing was forwarded; the rest of the body cannot be trusted: close.
+            refusal.count();
+            if write_all(stream, &refusal.to_http1(&id)).await && buffering::lingers(&refusal) {
+                linger(stream).await;
+            }
+            record.finish_refused(&refusal);
+            return Next::Close;
+        }
+    };
     let message = Message {
         head: &head,
         header_bytes: &header_bytes,
-        body: body.freeze(),
+        body,
     };
     let keep = forward(
         lean,
@@ -219,13 +325,14 @@ fn plan_header_name(name: &'static str) -> HeaderName {
 
 /// The upstream request: the client's method, path and headers less the hop-by-hop
 /// ones and those the plan replaces, plus the plan's headers. Values that come from
-/// the client's header are slices of its bytes, not copies.
+/// the client's header are slices of its bytes, not copies. A chunked body goes out
+/// whole with a Content-Length.
 fn upstream_request(
     head: &Head<'_>,
     header_bytes: &Bytes,
     plan: &HeaderPlan<'_>,
-    body: Bytes,
-) -> Request<Full<Bytes>> {
+    body: &HeldBody,
+) -> Request<UpstreamBody> {
     let hop = head.hop_by_hop();
     let shared = |text: &str| -> Option<HeaderValue> {
         // A slice of the header bytes when `text` is one, else a copy.
@@ -236,13 +343,14 @@ fn upstream_request(
         };
         HeaderValue::from_maybe_shared(bytes).ok()
     };
-    let mut request = Request::new(Full::new(body));
+    let mut request = Request::new(body.upstream_body());
     *request.method_mut() = http::Method::from_bytes(head.method.as_bytes()).unwrap_or_default();
     *request.uri_mut() = head.uri.clone();
     let headers = request.headers_mut();
     headers.reserve(head.headers.len() + 6);
     for h in head.headers {
         if h.name.eq_ignore_ascii_case("connection")
+            || h.name.eq_ignore_ascii_case("transfer-encoding")
             || hop.drops(h.name)
             || HeaderPlan::replaces(h.name)
         {
@@ -254,6 +362,9 @@ fn upstream_request(
         ) {
             headers.append(name, value);
         }
+    }
+    if head.chunked {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
     plan.for_each(head.header("x-forwarded-for"), |name, value| {
         if let Some(value) = shared(value) {
@@ -308,7 +419,7 @@ async fn answer_failure(
 struct Message<'a> {
     head: &'a Head<'a>,
     header_bytes: &'a Bytes,
-    body: Bytes,
+    body: HeldBody,
 }
 
 /// Forwards an admitted request and relays the answer; true when the connection
@@ -328,9 +439,9 @@ async fn forward(
         body,
     } = message;
     let route = lean.state.routes.label(admitted.route);
-    let bytes_in = body.len();
+    let bytes_in = body.len() as usize;
     let plan = HeaderPlan::new(lean.state, admitted, facts, record.request.request_id);
-    let build = || upstream_request(head, header_bytes, &plan, body.clone());
+    let build = || upstream_request(head, header_bytes, &plan, &body);
     let idempotent = matches!(
         head.method,
         "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"

@@ -2,8 +2,7 @@
 //! shared by every connection of the process: a mutex around a map of short
 //! stacks, without pingora's per-release task, LRU and oneshot.
 
-use bytes::Bytes;
-use http_body_util::Full;
+use crate::buffering::UpstreamBody;
 use hyper::client::conn::http1::SendRequest;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,7 +10,7 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// The request body type the lean path sends (buffered whole).
-pub(crate) type Sender = SendRequest<Full<Bytes>>;
+pub(crate) type Sender = SendRequest<UpstreamBody>;
 
 /// Idle connections kept per upstream address; enough for the concurrency a busy
 /// instance carries (HTTP/2 clients multiplex hundreds of streams), so connections

@@ -26,6 +26,11 @@ pub(crate) struct Head<'b> {
     pub len: usize,
     /// The declared body length (0 when none).
     pub content_length: u64,
+    /// Whether a Content-Length was declared.
+    pub has_length: bool,
+    /// The body is chunked (`Transfer-Encoding: chunked`, no Content-Length): the
+    /// lean path buffers it whole before forwarding.
+    pub chunked: bool,
     /// The Host header, or "" when there is none.
     pub host: &'b str,
     /// Whether the client asked to close after this request.
@@ -54,7 +59,8 @@ impl Head<'_> {
 
 /// Parses `buf` as a request the lean path can serve, or `None` for the slow path:
 /// an incomplete or malformed header (pingora answers it), `CONNECT` or a target
-/// that is not origin-form, `Upgrade`, `Expect`, `Transfer-Encoding`, a body over
+/// that is not origin-form, `Upgrade`, `Expect`, a `Transfer-Encoding` other than
+/// one `chunked` (or with a Content-Length), a body over
 /// [`MAX_BUFFERED_BODY`], several Host or Content-Length headers, or more than
 /// [`MAX_HEADERS`] fields.
 pub(crate) fn parse<'b>(
@@ -80,8 +86,13 @@ pub(crate) fn parse<'b>(
     let Fields {
         host,
         content_length,
+        chunked,
         close,
     } = fields(headers, version == 0)?;
+    if chunked && (content_length.is_some() || version == 0) {
+        return None;
+    }
+    let has_length = content_length.is_some();
     let content_length = content_length.unwrap_or(0);
     if content_length > MAX_BUFFERED_BODY {
         return None;
@@ -94,6 +105,8 @@ pub(crate) fn parse<'b>(
         headers,
         len,
         content_length,
+        has_length,
+        chunked,
         host: host.unwrap_or(""),
         close,
     })
@@ -103,27 +116,35 @@ pub(crate) fn parse<'b>(
 struct Fields<'b> {
     host: Option<&'b str>,
     content_length: Option<u64>,
+    chunked: bool,
     close: bool,
 }
 
 /// Reads Host, Content-Length and Connection; `None` for anything the lean path
-/// leaves to pingora (`Upgrade`, `Expect`, `Transfer-Encoding`, repeated Host or
-/// Content-Length, a Content-Length that is not a number).
+/// leaves to pingora (`Upgrade`, `Expect`, a `Transfer-Encoding` other than one
+/// `chunked`, repeated Host or Content-Length, a Content-Length that is not a
+/// number).
 fn fields<'b>(headers: &'b [httparse::Header<'b>], http10: bool) -> Option<Fields<'b>> {
     let mut f = Fields {
         host: None,
         content_length: None,
+        chunked: false,
         close: http10,
     };
     for h in headers {
         let name = h.name;
-        if ["upgrade", "expect", "transfer-encoding"]
+        if ["upgrade", "expect"]
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n))
         {
             return None;
         }
-        if name.eq_ignore_ascii_case("host") {
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            if f.chunked || !h.value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return None;
+            }
+            f.chunked = true;
+        } else if name.eq_ignore_ascii_case("host") {
             if f.host.is_some() {
                 return None;
             }
@@ -325,7 +346,10 @@ mod tests {
             "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
-            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n",
             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
@@ -340,5 +364,20 @@ mod tests {
             "X: 1\r\n".repeat(MAX_HEADERS + 1)
         );
         assert!(!lean(&many));
+    }
+
+    #[test]
+    fn a_plain_chunked_body_takes_the_lean_path_to_be_buffered() {
+        let raw = b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  Chunked \r\n\r\n5\r\n";
+        let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let head = parse(raw, &mut storage).expect("lean");
+        assert!(head.chunked && !head.has_length);
+        let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let sized = parse(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+            &mut storage,
+        )
+        .expect("lean");
+        assert!(!sized.chunked && sized.has_length);
     }
 }

@@ -53,7 +53,7 @@ pub(crate) struct Relayed {
 }
 
 /// Response headers that describe the upstream hop only.
-const RESPONSE_HOP_BY_HOP: [&str; 4] = [
+pub(crate) const RESPONSE_HOP_BY_HOP: [&str; 4] = [
     "connection",
     "transfer-encoding",
     "upgrade",
