@@ -108,31 +108,38 @@ class TinyServers:
         return self.proc.tail() if self.proc else ""
 
 
-class BodySink:
-    """harness/body_sink.py on a fresh loopback address: an upstream that reads each body to
-    the end before answering and logs how many body bytes it received (the witness of the
-    body-limit tests)."""
+class _RecordingSink:
+    """A harness script (started as `script PORT IP LOG`) on a fresh loopback address that
+    logs one JSON object per line of what it received: the witness of tests that must show
+    what reached the upstream, or that nothing did."""
+
+    script = ""
+    log_name = ""
+    what = "sink"
 
     def __init__(self, workdir: Path):
         self.workdir = Path(workdir)
         self.ip = net.loopback_addr()
         self.port = net.free_port(self.ip)
-        self.log = self.workdir / "body-sink.jsonl"
+        self.log = self.workdir / self.log_name
         self.proc: Managed | None = None
 
     @property
     def addr(self) -> str:
         return f"{self.ip}:{self.port}"
 
-    def start(self) -> "BodySink":
-        self.proc = Managed("body-sink", [sys.executable, str(Path(__file__).with_name("body_sink.py")),
-                                          str(self.port), self.ip, str(self.log)], self.workdir)
-        net.wait_until(lambda: "READY" in self.proc.stdout() or not self.proc.running(), 10, what="body sink")
+    def start(self):
+        script = Path(__file__).with_name(self.script)
+        self.proc = Managed(self.what.replace(" ", "-"),
+                            [sys.executable, str(script), str(self.port), self.ip, str(self.log)],
+                            self.workdir)
+        net.wait_until(lambda: "READY" in self.proc.stdout() or not self.proc.running(), 10,
+                       what=self.what)
         net.wait_tcp(self.ip, self.port, timeout=5, proc=self.proc)
         return self
 
     def access(self) -> list[dict]:
-        """Every start/end record the sink logged so far (see body_sink.py)."""
+        """Every record the sink logged so far (see its script)."""
         if not self.log.exists():
             return []
         return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
@@ -145,38 +152,16 @@ class BodySink:
         return self.proc.tail() if self.proc else ""
 
 
-class HeaderSink:
-    """harness/header_sink.py on a fresh loopback address: an upstream with no header limits
-    of its own that logs the size of every request header it received (the witness of the
-    header-limit tests)."""
+class BodySink(_RecordingSink):
+    """harness/body_sink.py: an upstream that reads each body to the end before answering
+    and logs how many body bytes it received and their SHA-256 (the witness of the
+    body-limit and request-buffering tests)."""
 
-    def __init__(self, workdir: Path):
-        self.workdir = Path(workdir)
-        self.ip = net.loopback_addr()
-        self.port = net.free_port(self.ip)
-        self.log = self.workdir / "header-sink.jsonl"
-        self.proc: Managed | None = None
+    script, log_name, what = "body_sink.py", "body-sink.jsonl", "body sink"
 
-    @property
-    def addr(self) -> str:
-        return f"{self.ip}:{self.port}"
 
-    def start(self) -> "HeaderSink":
-        self.proc = Managed("header-sink", [sys.executable, str(Path(__file__).with_name("header_sink.py")),
-                                            str(self.port), self.ip, str(self.log)], self.workdir)
-        net.wait_until(lambda: "READY" in self.proc.stdout() or not self.proc.running(), 10, what="header sink")
-        net.wait_tcp(self.ip, self.port, timeout=5, proc=self.proc)
-        return self
+class HeaderSink(_RecordingSink):
+    """harness/header_sink.py: an upstream with no header limits of its own that logs the
+    size of every request header it received (the witness of the header-limit tests)."""
 
-    def access(self) -> list[dict]:
-        """Every request the sink logged so far (see header_sink.py)."""
-        if not self.log.exists():
-            return []
-        return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
-
-    def stop(self) -> None:
-        if self.proc:
-            self.proc.stop()
-
-    def tail(self) -> str:
-        return self.proc.tail() if self.proc else ""
+    script, log_name, what = "header_sink.py", "header-sink.jsonl", "header sink"
