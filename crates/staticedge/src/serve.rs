@@ -57,6 +57,12 @@ fn server_conf(config: &Config) -> ServerConf {
         // Work-stealing runtime (pingora's default), chosen on measurement: cheaper
         // for HTTP/2 streams than per-thread runtimes (docs/benchmarks.md, "Runtime").
         work_stealing: true,
+        // Idle upstream connections pingora's path keeps (HTTP/2 streams, the slow
+        // path). Its default of 128 is below the requests a busy instance has in flight
+        // (50 HTTP/2 connections x 10 streams in `make bench`), so it closed and
+        // reopened upstream connections all the time; the lean path's pool keeps up
+        // to 1,024 per address (docs/benchmarks.md, "Upstream connections").
+        upstream_keepalive_pool_size: 1024,
         ..ServerConf::default()
     };
     let run_dir = std::env::temp_dir();
