@@ -84,6 +84,15 @@ impl Refusal {
         .closing()
     }
 
+    /// The answer when the upstream gave no response header (`kind` as in
+    /// `staticedge_upstream_errors_total`): 504 or 502 ([`crate::gateway_status`]),
+    /// connection closed. Written by both request paths; counted as an upstream
+    /// error, not as a refusal.
+    pub fn upstream_failed(kind: &str) -> Self {
+        let text = format!("upstream failed: {kind}\n");
+        Refusal::new(crate::gateway_status(kind), "upstream", text).closing()
+    }
+
     /// The connection closes after this answer.
     pub fn closing(mut self) -> Self {
         self.close = true;

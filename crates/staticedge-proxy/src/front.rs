@@ -287,8 +287,8 @@ fn carry(rest: BytesMut) -> BytesMut {
     }
 }
 
-/// How long, at most, a connection closed after an answer keeps reading what its
-/// client still sends.
+/// How long, at most, a connection closed after the front's own answer (408, 400,
+/// 414, 431) keeps reading what its client still sends.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// How much, at most, a closing connection reads and discards (more than the
@@ -300,14 +300,16 @@ const LINGER_BYTES: usize = 1024 * 1024;
 /// Closing a socket with unread bytes in it sends a TCP reset, which can destroy the
 /// answer before the client reads it: a client still sending an oversized header
 /// would see "connection reset" instead of its 431. nginx calls this lingering close.
-async fn linger(stream: &mut Stream) {
+/// Reads for at most `time` and `max_bytes`; the lean path uses it too, with its own
+/// bounds, after a body refused part-way.
+pub(crate) async fn linger(stream: &mut Stream, time: Duration, max_bytes: usize) {
     if stream.shutdown().await.is_err() {
         return;
     }
-    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    let deadline = tokio::time::Instant::now() + time;
     let mut sink = vec![0u8; 16 * 1024];
     let mut discarded = 0;
-    while discarded < LINGER_BYTES {
+    while discarded < max_bytes {
         match tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
             Ok(Ok(n)) if n > 0 => discarded += n,
             _ => return,
@@ -339,7 +341,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
         let id = request_id(None);
         let _ = stream.write_all(&refusal.to_http1(&id)).await;
         let _ = stream.flush().await;
-        linger(&mut stream).await;
+        linger(&mut stream, LINGER_TIME, LINGER_BYTES).await;
         let (method, path) = framing::request_line(raw).unwrap_or_default();
         let outcome = Outcome {
             status: refusal.status,

@@ -10,8 +10,8 @@
 use crate::buffering::{self, HeldBody, UpstreamBody};
 use crate::lean::exchange::{self, Exchange, Failure};
 use crate::lean::pool::POOL;
-use crate::lean::response::RESPONSE_HOP_BY_HOP;
-use bytes::Bytes;
+use crate::lean::response::client_fields;
+use crate::respond;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
 use http_body_util::BodyExt;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -19,7 +19,7 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 use staticedge_buffer::FrozenSpool;
 use staticedge_dns::UpstreamAddrs;
-use staticedge_policy::{Admitted, BodyLimit, HopByHop, ProxyState, Refusal};
+use staticedge_policy::{Admitted, BodyLimit, ProxyState, Refusal};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -144,10 +144,8 @@ pub(crate) async fn forward(
 }
 
 async fn answer_failure(session: &mut Session, failure: Failure, request_id: &str) -> HeldOutcome {
-    let status = staticedge_policy::gateway_status(failure.kind);
-    let text = format!("upstream failed: {}\n", failure.kind);
-    let answer = Refusal::new(status, "upstream", text).closing();
-    if let Err(e) = write_answer(session, &answer, request_id).await {
+    let answer = Refusal::upstream_failed(failure.kind);
+    if let Err(e) = respond::write(session, &answer, request_id).await {
         tracing::debug!(error = %e, "could not send the error response");
     }
     HeldOutcome {
@@ -156,19 +154,6 @@ async fn answer_failure(session: &mut Session, failure: Failure, request_id: &st
         uncounted_error: (!failure.counted).then_some(failure.kind),
         ..HeldOutcome::default()
     }
-}
-
-/// Writes an answer of staticedge's own without counting it as a refusal (an
-/// upstream failure is counted as an upstream error).
-async fn write_answer(session: &mut Session, answer: &Refusal, request_id: &str) -> Result<()> {
-    session.set_keepalive(None);
-    let mut resp = ResponseHeader::build(answer.status, Some(5))?;
-    for (name, value) in answer.header_fields(request_id) {
-        resp.insert_header(name, value.as_ref())?;
-    }
-    session.write_response_header(Box::new(resp), false).await?;
-    let body = Bytes::copy_from_slice(answer.body.as_bytes());
-    session.write_response_body(Some(body), true).await
 }
 
 /// The upstream response header for the client: hop-by-hop fields dropped,
@@ -180,18 +165,7 @@ fn client_header(
     request_id: &str,
 ) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(response.status, Some(response.headers.len() + 2))?;
-    let hop = HopByHop::from_connection(
-        response
-            .headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    );
-    for (name, value) in &response.headers {
-        let n = name.as_str();
-        if hop.drops(n) || RESPONSE_HOP_BY_HOP.contains(&n) || n == "x-request-id" {
-            continue;
-        }
+    for (name, value) in client_fields(&response.headers) {
         resp.append_header(name.clone(), value.clone())?;
     }
     resp.insert_header("x-request-id", request_id)?;

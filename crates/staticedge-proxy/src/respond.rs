@@ -10,6 +10,12 @@ use staticedge_policy::Refusal;
 /// Counts the refusal and writes it as the whole response.
 pub async fn answer(session: &mut Session, refusal: &Refusal, request_id: &str) -> Result<()> {
     refusal.count();
+    write(session, refusal, request_id).await
+}
+
+/// Writes an answer of staticedge's own as the whole response without counting it
+/// as a refusal (an upstream failure is counted as an upstream error instead).
+pub async fn write(session: &mut Session, refusal: &Refusal, request_id: &str) -> Result<()> {
     if refusal.close {
         session.set_keepalive(None);
     }

@@ -16,7 +16,7 @@ mod request;
 pub(crate) mod response;
 
 use crate::buffering::{self, HeldBody, UpstreamBody};
-use crate::front::ConnectionFacts;
+use crate::front::{linger, ConnectionFacts};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Request};
 use pingora::protocols::Stream;
@@ -24,9 +24,8 @@ use request::{parse, Head, MAX_HEADERS};
 use staticedge_buffer::{ChunkedDecoder, FrozenSpool, Stop};
 use staticedge_metrics::METRICS;
 use staticedge_policy::{
-    admit, finish, gateway_status, request_id, round_ms, AccessLogger, Admitted, BodyLimit,
-    HeaderPlan, InFlight, Outcome, ProxyState, Refusal, RequestFacts, RequestSummary,
-    UpstreamSummary,
+    admit, finish, request_id, round_ms, AccessLogger, Admitted, BodyLimit, HeaderPlan, InFlight,
+    Outcome, ProxyState, Refusal, RequestFacts, RequestSummary, UpstreamSummary,
 };
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -136,21 +135,6 @@ async fn read_chunked(
     }
 }
 
-/// Ends the answer to a body refused part-way, then reads and drops what the client
-/// still sends for a moment (see [`buffering::LINGER`]).
-async fn linger(stream: &mut Stream) {
-    let _ = AsyncWriteExt::shutdown(stream).await;
-    let deadline = tokio::time::Instant::now() + buffering::LINGER;
-    let mut scratch = vec![0u8; 16 * 1024];
-    let mut dropped = 0;
-    while dropped < buffering::LINGER_BYTES {
-        match tokio::time::timeout_at(deadline, stream.read(&mut scratch)).await {
-            Ok(Ok(n)) if n > 0 => dropped += n,
-            _ => break,
-        }
-    }
-}
-
 /// The policy's view of a parsed request on this connection.
 fn facts<'a>(lean: &Lean<'_>, head: &'a Head<'a>) -> RequestFacts<'a> {
     RequestFacts {
@@ -226,7 +210,9 @@ pub(crate) async fn serve(lean: &Lean<'_>, stream: &mut Stream, mut buf: BytesMu
             // Nothing was forwarded; the rest of the body cannot be trusted: close.
             refusal.count();
             if write_all(stream, &refusal.to_http1(&id)).await && buffering::lingers(&refusal) {
-                linger(stream).await;
+                // The rest of the body the client is still sending is read and
+                // dropped for a moment, so it can read the answer.
+                linger(stream, buffering::LINGER, buffering::LINGER_BYTES).await;
             }
             record.finish_refused(&refusal);
             return Next::Close;
@@ -400,13 +386,11 @@ async fn answer_failure(
     failure: exchange::Failure,
     outcome: Outcome<'_>,
 ) -> bool {
-    let status = gateway_status(failure.kind);
-    let text = format!("upstream failed: {}\n", failure.kind);
-    let answer = Refusal::new(status, "upstream", text).closing();
+    let answer = Refusal::upstream_failed(failure.kind);
     write_all(stream, &answer.to_http1(record.request.request_id)).await;
     let uncounted = (!failure.counted).then_some(failure.kind);
     record.finish(Outcome {
-        status,
+        status: answer.status,
         upstream: Some(upstream_summary(admitted, failure.addr, 0, None, uncounted)),
         error: Some(failure.message),
         ..outcome

@@ -53,12 +53,30 @@ pub(crate) struct Relayed {
 }
 
 /// Response headers that describe the upstream hop only.
-pub(crate) const RESPONSE_HOP_BY_HOP: [&str; 4] = [
+const RESPONSE_HOP_BY_HOP: [&str; 4] = [
     "connection",
     "transfer-encoding",
     "upgrade",
     "proxy-connection",
 ];
+
+/// The upstream response's header fields that go on to the client (both request
+/// paths): hop-by-hop ones, fixed and those named in `Connection`, stay behind, and
+/// so does `X-Request-Id` (the proxy's own replaces it).
+pub(crate) fn client_fields(
+    headers: &http::HeaderMap,
+) -> impl Iterator<Item = (&http::HeaderName, &http::HeaderValue)> {
+    let hop = HopByHop::from_connection(
+        headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    headers.iter().filter(move |(name, _)| {
+        let n = name.as_str();
+        !(hop.drops(n) || RESPONSE_HOP_BY_HOP.contains(&n) || n == "x-request-id")
+    })
+}
 
 /// The response header block for the client.
 fn head_bytes(
@@ -75,19 +93,8 @@ fn head_bytes(
     out.put_u8(b' ');
     out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.put_slice(b"\r\n");
-    let hop = HopByHop::from_connection(
-        response
-            .headers()
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    );
-    for (name, value) in response.headers() {
-        let n = name.as_str();
-        if hop.drops(n) || RESPONSE_HOP_BY_HOP.contains(&n) || n == "x-request-id" {
-            continue;
-        }
-        out.put_slice(n.as_bytes());
+    for (name, value) in client_fields(response.headers()) {
+        out.put_slice(name.as_str().as_bytes());
         out.put_slice(b": ");
         out.put_slice(value.as_bytes());
         out.put_slice(b"\r\n");
