@@ -230,6 +230,36 @@ pub struct CertificateFiles {
     pub key: PathBuf,
     /// Where `key = ...` is in the configuration.
     pub key_at: Location,
+    /// Client certificates asked for in handshakes that select this certificate
+    /// (`client_ca`, `client_auth`, `client_crls`); `None`: none are asked for.
+    pub client_auth: Option<ClientAuthFiles>,
+}
+
+/// `[[tls.certificate]] client_auth`: what a handshake for this certificate does
+/// with the client's certificate. Client authentication is part of the handshake,
+/// before any request names a route, so it is set per certificate (per SNI name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMode {
+    /// A client without a valid certificate fails the handshake.
+    Required,
+    /// A client may send none (routes decide); one it sends must be valid.
+    Optional,
+}
+
+/// The client certificate settings of one `[[tls.certificate]]`, with where each
+/// path is written so file problems point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuthFiles {
+    /// `client_auth`: "required" (the default once `client_ca` is set) or "optional".
+    pub mode: ClientAuthMode,
+    /// `client_ca`: PEM file of the CA certificates client certificates must chain to.
+    pub ca: PathBuf,
+    /// Where `client_ca = ...` is in the configuration.
+    pub ca_at: Location,
+    /// `client_crls`: PEM certificate revocation lists of those CAs.
+    pub crls: Vec<PathBuf>,
+    /// Where each of `crls` is written, in the same order.
+    pub crls_at: Vec<Location>,
 }
 
 /// One `[[listener]]`.
@@ -272,6 +302,62 @@ pub struct Route {
     pub host_header: HostHeader,
     /// Client networks allowed; empty means everyone.
     pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// `client_cert`: whether a request needs a verified client certificate.
+    pub client_cert: ClientCertRule,
+    /// `allow_client_names`: identities allowed (lowercase), matched against the
+    /// certificate's DNS and URI SANs, then its subject CN; empty means any verified
+    /// certificate. A non-empty list implies `client_cert = "required"`.
+    pub allow_client_names: Vec<String>,
+    /// Where `client_cert` (or else `allow_client_names`) is written, when it is:
+    /// `check` points there when the route's hosts have no `client_ca`.
+    pub client_cert_at: Option<Location>,
+    /// `rate_limit`: the most requests this route takes, per key.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Route {
+    /// Whether a request on this route must come with a verified client certificate.
+    pub fn requires_client_cert(&self) -> bool {
+        self.client_cert == ClientCertRule::Required || !self.allow_client_names.is_empty()
+    }
+}
+
+/// `[[route]] client_cert`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientCertRule {
+    /// No certificate needed (the default); one that was verified is still passed on.
+    #[default]
+    Optional,
+    /// 403 without a verified client certificate.
+    Required,
+}
+
+/// `[[route]] rate_limit`: a token bucket per key (GCRA): `burst` requests at once,
+/// refilled at `requests_per_second`. Per instance: a fleet of N instances behind
+/// the NLB admits about N times this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained rate, requests per second (at least 1).
+    pub requests_per_second: u32,
+    /// Requests a key may make at once before the rate applies (at least 1).
+    pub burst: u32,
+    /// What one bucket counts.
+    pub key: RateLimitKey,
+    /// The most keys tracked at once; the least recently seen is forgotten first, so
+    /// a flood of client addresses cannot grow memory without bound.
+    pub max_keys: usize,
+}
+
+/// `rate_limit.key`: whose requests share a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateLimitKey {
+    /// One bucket per client IP (the PROXY header's source behind an NLB).
+    ClientIp,
+    /// One bucket per verified client certificate (SHA-256 fingerprint); requests
+    /// without one are counted by client IP.
+    ClientCert,
+    /// One bucket for the whole route.
+    Route,
 }
 
 /// How an upstream is addressed.
@@ -495,6 +581,8 @@ pub mod defaults {
     /// The most `max_request_headers` may be set to: pingora's HTTP/1 parser refuses
     /// more than 256 fields with a 400 of its own.
     pub const MAX_REQUEST_HEADERS_CEILING: usize = 256;
+    /// `rate_limit.max_keys`: 100,000 keys, about 12 MiB per route at most.
+    pub const RATE_LIMIT_MAX_KEYS: usize = 100_000;
     /// `[upstream.*.probe] interval`.
     pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 }

@@ -131,6 +131,10 @@ mod tests {
             upstream: upstream.into(),
             host_header: HostHeader::Preserve,
             allow_cidrs: vec![],
+            client_cert: crate::ClientCertRule::Optional,
+            allow_client_names: vec![],
+            client_cert_at: None,
+            rate_limit: None,
         }
     }
 

@@ -26,6 +26,7 @@ fn files(cert: &Path, key: &Path) -> CertificateFiles {
         cert_at: Location { line: 4, col: 8 },
         key: key.to_path_buf(),
         key_at: Location { line: 5, col: 7 },
+        client_auth: None,
     }
 }
 

@@ -37,6 +37,7 @@ fn server() -> Server {
         cert_at: Location { line: 1, col: 1 },
         key,
         key_at: Location { line: 2, col: 1 },
+        client_auth: None,
     };
     let loaded = load_certificates(Path::new("se.toml"), &[files]).expect("load");
     let mut root = RootCertStore::empty();

@@ -43,6 +43,10 @@ fn route(
         upstream,
         host_header,
         allow_cidrs,
+        client_cert: ClientCertRule::Optional,
+        allow_client_names: Vec::new(),
+        client_cert_at: None,
+        rate_limit: None,
     }
 }
 

@@ -56,5 +56,6 @@ fn certificate(p: &mut Problems<'_>, mut t: Table<'_>) -> Option<CertificateFile
         cert_at: p.at(&cert.span()),
         key: super::resolve_path(p, key.get_ref()),
         key_at: p.at(&key.span()),
+        client_auth: None,
     })
 }
