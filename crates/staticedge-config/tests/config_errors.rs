@@ -430,3 +430,110 @@ fn request_buffering_settings_parse_with_defaults_and_reject_mistakes() {
         );
     }
 }
+
+const PARTNERS: &str = r#"
+[[tls.certificate]]
+cert = "api.pem"
+key = "api.key"
+client_ca = "partners-ca.pem"
+client_crls = ["partners.crl.pem"]
+
+[[tls.certificate]]
+cert = "other.pem"
+key = "other.key"
+client_ca = "other-ca.pem"
+client_auth = "optional"
+
+[[listener]]
+listen = "127.0.0.1:8443"
+
+[[route]]
+hosts = ["api.example.com"]
+upstream = "app"
+allow_client_names = ["Partner-A.example.com"]
+rate_limit = { requests_per_second = 50, burst = 100, key = "client_cert" }
+
+[[route]]
+hosts = ["other.example.com"]
+upstream = "app"
+client_cert = "required"
+rate_limit = { requests_per_second = 5 }
+
+[upstream.app]
+address = "127.0.0.1:9000"
+"#;
+
+#[test]
+fn partner_access_settings_are_read_with_their_defaults() {
+    use staticedge_config::{ClientAuthMode, ClientCertRule, RateLimit, RateLimitKey};
+    let c = parse(Path::new("/etc/se/se.toml"), PARTNERS).expect("valid");
+    let a = c.tls.certificates[0]
+        .client_auth
+        .as_ref()
+        .expect("client auth");
+    assert_eq!(
+        a.mode,
+        ClientAuthMode::Required,
+        "client_ca alone means required"
+    );
+    assert_eq!(a.ca, Path::new("/etc/se/partners-ca.pem"));
+    assert_eq!(a.crls, [Path::new("/etc/se/partners.crl.pem")]);
+    assert_eq!((a.ca_at.line, a.crls_at[0].line), (5, 6));
+    let b = c.tls.certificates[1]
+        .client_auth
+        .as_ref()
+        .expect("client auth");
+    assert_eq!(b.mode, ClientAuthMode::Optional);
+    let (api, other) = (&c.routes[0], &c.routes[1]);
+    assert_eq!(api.allow_client_names, ["partner-a.example.com"]);
+    assert!(api.requires_client_cert(), "an allow-list implies required");
+    assert_eq!(api.client_cert_at.map(|l| l.line), Some(20));
+    assert_eq!(
+        api.rate_limit,
+        Some(RateLimit {
+            requests_per_second: 50,
+            burst: 100,
+            key: RateLimitKey::ClientCert,
+            max_keys: 100_000
+        })
+    );
+    assert_eq!(other.client_cert, ClientCertRule::Required);
+    let limit = other.rate_limit.expect("limit");
+    assert_eq!((limit.burst, limit.key), (5, RateLimitKey::ClientIp));
+    let plain = parse(Path::new("/x/se.toml"), BASE).expect("valid");
+    assert!(plain
+        .tls
+        .certificates
+        .iter()
+        .all(|c| c.client_auth.is_none()));
+    assert!(plain
+        .routes
+        .iter()
+        .all(|r| !r.requires_client_cert() && r.rate_limit.is_none()));
+}
+
+#[test]
+fn partner_access_mistakes_name_file_line_and_column() {
+    let cases = [
+        ("rate_limit = { requests_per_second = 5 }", "rate_limit = { requests_per_second = 0 }", "/x/se.toml:27:38: route.rate_limit.requests_per_second must be between 1 and 1000000 (found 0)"),
+        ("rate_limit = { requests_per_second = 5 }", "rate_limit = { requests_per_second = -3 }", "route.rate_limit.requests_per_second must be between 1 and 1000000 (found -3)"),
+        ("rate_limit = { requests_per_second = 5 }", "rate_limit = { requests_per_second = 5, burst = 0 }", "route.rate_limit.burst must be between 1"),
+        ("rate_limit = { requests_per_second = 5 }", "rate_limit = { burst = 5 }", "/x/se.toml:27:14: [route.rate_limit]: missing field `requests_per_second`"),
+        ("rate_limit = { requests_per_second = 5 }", "rate_limit = { requests_per_second = 5, key = \"client-ip\" }", "route.rate_limit.key: unknown value `client-ip`; did you mean `client_ip`?"),
+        ("rate_limit = { requests_per_second = 5 }", "rate_limit = { requests_per_second = 5, per = \"1m\" }", "unknown field `per`"),
+        ("client_cert = \"required\"", "client_cert = \"yes\"", "/x/se.toml:26:15: route.client_cert: unknown value `yes`"),
+        ("client_auth = \"optional\"", "client_auth = \"request\"", "/x/se.toml:12:15: tls.certificate.client_auth: unknown value `request`"),
+        ("client_ca = \"other-ca.pem\"\n", "", "/x/se.toml:11:15: tls.certificate.client_auth needs client_ca"),
+        ("[\"Partner-A.example.com\"]", "[\"\"]", "route.allow_client_names: a name is a certificate's DNS or URI SAN"),
+    ];
+    let path = Path::new("/x/se.toml");
+    for (from, to, want) in cases {
+        assert!(PARTNERS.contains(from), "bad test: {from}");
+        let text = PARTNERS.replacen(from, to, 1);
+        let rendered = parse(path, &text).expect_err(to).to_string();
+        assert!(
+            rendered.contains(want),
+            "{to}: got {rendered:?}, want {want:?}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //! One module per part of the file; each reads its keys from a [`Table`] and returns
 //! model types only, so nothing of the file format leaks into [`Config`].
 
+mod access;
 mod buffer;
 mod host_header;
 mod listener;

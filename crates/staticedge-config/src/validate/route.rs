@@ -35,6 +35,8 @@ fn route(
     let upstream = upstream_name(p, &mut t, upstreams);
     let host_header = super::host_header::host_header(p, &mut t);
     let allow_cidrs = allow_cidrs(p, &mut t);
+    let client_cert = super::access::client_cert(p, &mut t);
+    let rate_limit = super::access::rate_limit(p, &mut t);
     t.finish(p);
     Route {
         hosts,
@@ -43,10 +45,10 @@ fn route(
         upstream,
         host_header,
         allow_cidrs,
-        client_cert: ClientCertRule::Optional,
-        allow_client_names: Vec::new(),
-        client_cert_at: None,
-        rate_limit: None,
+        client_cert: client_cert.rule,
+        allow_client_names: client_cert.allow_names,
+        client_cert_at: client_cert.at,
+        rate_limit,
     }
 }
 
