@@ -60,6 +60,7 @@ class ProxyBuilder:
         self._listeners: list[tuple[str, dict]] = []
         self._admin: tuple[str, int] | None = None
         self._certs: list = []
+        self._cert_keys: dict[int, dict] = {}   # index in _certs -> extra keys of its block
         self._routes: list[dict] = []
         self._upstreams: dict[str, dict] = {}
         self._server: dict = dict(TEST_SERVER_DEFAULTS)
@@ -84,9 +85,15 @@ class ProxyBuilder:
         self._listeners.append((label, entry))
         return self
 
-    def certificate(self, *leaves) -> "ProxyBuilder":
-        """Certificates served (harness.certs.Leaf, or (cert, key) paths)."""
-        self._certs.extend(leaves)
+    def certificate(self, *leaves, **keys) -> "ProxyBuilder":
+        """Certificates served (harness.certs.Leaf, or (cert, key) paths). Extra keys go into
+        each of these `[[tls.certificate]]` blocks as written, paths as strings, e.g.
+        `client_ca=ca.cert_path, client_auth="required", client_crls=[crl_path]`."""
+        for leaf in leaves:
+            self._cert_keys[len(self._certs)] = {
+                k: [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v) if isinstance(v, Path) else v
+                for k, v in keys.items()}
+            self._certs.append(leaf)
         return self
 
     def trust(self, ca_path: Path) -> "ProxyBuilder":
@@ -132,9 +139,9 @@ class ProxyBuilder:
         cfg: dict = {"server": dict(self._server), "admin": {"listen": "%s:%d" % self._admin}}
         tls = dict(self._tls)
         certs = []
-        for c in self._certs:
+        for i, c in enumerate(self._certs):
             cert, key = (c.cert_path, c.key_path) if hasattr(c, "cert_path") else c
-            certs.append({"cert": str(cert), "key": str(key)})
+            certs.append({"cert": str(cert), "key": str(key), **copy.deepcopy(self._cert_keys.get(i, {}))})
         if certs:
             tls["certificate"] = certs
         if tls:
