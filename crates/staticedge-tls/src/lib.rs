@@ -9,11 +9,14 @@
 //! about to, and route hosts no certificate covers.
 
 mod cert_checks;
+mod client_auth;
 mod load;
 mod server_config;
 mod store;
 
 pub use cert_checks::{check_certificates, CertReport, EXPIRY_WARNING};
-pub use load::{load_certificates, CertInfo, LoadedCert};
+pub use client_auth::ClientAuth;
+pub use load::{load_certificates, watched_files, CertInfo, LoadedCert};
 pub use server_config::{build_server_config, TlsPolicy};
+pub use staticedge_config::ClientAuthMode;
 pub use store::{CertSet, CertStore};

@@ -1,10 +1,11 @@
 //! Reading certificate chains and keys from PEM files, with errors an operator can act on.
 
+use crate::client_auth::{load_client_auth, ClientAuth};
 use rustls::crypto::aws_lc_rs::sign::any_supported_type;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
-use staticedge_config::{CertificateFiles, ConfigError, ConfigErrors, Location};
-use std::path::Path;
+use staticedge_config::{CertificateFiles, ClientAuthMode, ConfigError, ConfigErrors, Location};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use x509_parser::prelude::*;
@@ -29,6 +30,9 @@ pub struct CertInfo {
     pub not_before: SystemTime,
     /// End of validity.
     pub not_after: SystemTime,
+    /// Whether handshakes that select this certificate ask for a client certificate,
+    /// and how strictly; `None`: they do not.
+    pub client_auth: Option<ClientAuthMode>,
 }
 
 impl CertInfo {
@@ -53,10 +57,13 @@ pub struct LoadedCert {
     pub key: Arc<CertifiedKey>,
     /// Names, serial, validity.
     pub info: CertInfo,
+    /// How client certificates are verified for this certificate, when they are.
+    pub client_auth: Option<ClientAuth>,
 }
 
-/// Loads every configured certificate; all problems are reported, each pointing at the
-/// `cert = ` or `key = ` line of `config_path` that names the bad file.
+/// Loads every configured certificate, with its client CA and CRLs when it has them;
+/// all problems are reported, each pointing at the `cert =`, `key =`, `client_ca =`
+/// or `client_crls` line of `config_path` that names the bad file.
 pub fn load_certificates(
     config_path: &Path,
     files: &[CertificateFiles],
@@ -95,7 +102,7 @@ fn load_one(f: &CertificateFiles) -> Result<LoadedCert, (Location, String)> {
             format!("{}: unsupported private key: {e}", f.key.display()),
         )
     })?;
-    let info = describe(&f.cert, &chain[0], f.cert_at).map_err(|m| (f.cert_at, m))?;
+    let mut info = describe(&f.cert, &chain[0], f.cert_at).map_err(|m| (f.cert_at, m))?;
     let key = CertifiedKey::new(chain, signing);
     key.keys_match().map_err(|_| {
         (
@@ -107,10 +114,29 @@ fn load_one(f: &CertificateFiles) -> Result<LoadedCert, (Location, String)> {
             ),
         )
     })?;
+    let client_auth = f.client_auth.as_ref().map(load_client_auth).transpose()?;
+    info.client_auth = client_auth.as_ref().map(|c| c.mode);
     Ok(LoadedCert {
         key: Arc::new(key),
         info,
+        client_auth,
     })
+}
+
+/// Every file the certificates are read from (certificate, key, client CA, CRLs), in
+/// configuration order: what the certificate file watch looks at, so a renewed CA or
+/// a new CRL is picked up like a renewed certificate.
+pub fn watched_files(files: &[CertificateFiles]) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for f in files {
+        paths.push(f.cert.clone());
+        paths.push(f.key.clone());
+        if let Some(client) = &f.client_auth {
+            paths.push(client.ca.clone());
+            paths.extend(client.crls.iter().cloned());
+        }
+    }
+    paths
 }
 
 /// True when the `cert` file holds a private key and no certificate while the
@@ -177,6 +203,7 @@ fn describe(path: &Path, leaf: &CertificateDer<'_>, at: Location) -> Result<Cert
         serial: cert.raw_serial_as_string().replace(':', ""),
         not_before: to_time(cert.validity().not_before),
         not_after: to_time(cert.validity().not_after),
+        client_auth: None,
     })
 }
 

@@ -18,6 +18,8 @@ use staticedge_tls::{build_server_config, load_certificates, CertSet, CertStore,
 use std::path::Path;
 use std::sync::Arc;
 
+mod support;
+
 struct Server {
     store: Arc<CertStore>,
     root: RootCertStore,
@@ -84,23 +86,7 @@ fn handshake_with(
     let name = ServerName::try_from("api.example.test").expect("name");
     let mut client = ClientConnection::new(Arc::new(client_config), name).expect("client");
     let mut srv = ServerConnection::new(config).expect("server");
-    for _ in 0..10 {
-        if !client.is_handshaking() && !srv.is_handshaking() {
-            break;
-        }
-        let mut wire = Vec::new();
-        while client.wants_write() {
-            client.write_tls(&mut wire).expect("client write");
-        }
-        srv.read_tls(&mut wire.as_slice()).expect("server read");
-        srv.process_new_packets()?;
-        let mut wire = Vec::new();
-        while srv.wants_write() {
-            srv.write_tls(&mut wire).expect("server write");
-        }
-        client.read_tls(&mut wire.as_slice()).expect("client read");
-        client.process_new_packets().expect("client process");
-    }
+    support::drive(&mut client, &mut srv)?;
     assert!(!srv.is_handshaking(), "handshake did not finish");
     let suite = srv.negotiated_cipher_suite().expect("suite");
     assert_eq!(client.negotiated_cipher_suite(), Some(suite));
