@@ -17,6 +17,6 @@ mod store;
 pub use cert_checks::{check_certificates, CertReport, EXPIRY_WARNING};
 pub use client_auth::ClientAuth;
 pub use load::{load_certificates, watched_files, CertInfo, LoadedCert};
-pub use server_config::{build_server_config, TlsPolicy};
+pub use server_config::{build_client_auth_config, build_server_config, TlsPolicy};
 pub use staticedge_config::ClientAuthMode;
 pub use store::{CertSet, CertStore};
