@@ -1,5 +1,6 @@
 //! SNI selection over the loaded certificates, swappable on reload.
 
+use crate::client_auth::ClientAuth;
 use crate::load::{CertInfo, LoadedCert};
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -8,13 +9,58 @@ use staticedge_config::HostPattern;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Which certificate answers an SNI name, by index in configuration order: exact
+/// DNS SAN first, then a wildcard SAN one label up. The first certificate naming a
+/// host wins, so the configuration order decides overlaps. Shared by the handshake
+/// ([`CertSet`]) and the checks, so both pick the same certificate.
+#[derive(Debug, Default)]
+pub(crate) struct SniIndex {
+    exact: HashMap<String, usize>,
+    wildcard: HashMap<String, usize>,
+}
+
+impl SniIndex {
+    /// Indexes the DNS SANs of each certificate (`names[i]` are certificate `i`'s).
+    pub(crate) fn new<'a>(names: impl IntoIterator<Item = &'a [String]>) -> Self {
+        let mut index = SniIndex::default();
+        for (i, cert_names) in names.into_iter().enumerate() {
+            for name in cert_names {
+                match HostPattern::parse(name) {
+                    Ok(HostPattern::Exact(n)) => {
+                        index.exact.entry(n).or_insert(i);
+                    }
+                    Ok(HostPattern::Wildcard(suffix)) => {
+                        index.wildcard.entry(suffix).or_insert(i);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        index
+    }
+
+    /// The certificate naming `sni`, if one does. A wildcard certificate name covers
+    /// exactly one label, as TLS clients check it (`staticedge_config::host`
+    /// describes how this differs from a route's wildcard); looking up the parent of
+    /// the first label is that rule.
+    pub(crate) fn find(&self, sni: &str) -> Option<usize> {
+        let name = sni.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(i) = self.exact.get(&name) {
+            return Some(*i);
+        }
+        let (_, parent) = name.split_once('.')?;
+        self.wildcard.get(parent).copied()
+    }
+}
+
 /// One consistent set of certificates: lookups by exact name and by wildcard suffix,
-/// and the default that answers a missing or unknown SNI (the first configured).
+/// the default that answers a missing or unknown SNI (the first configured), and
+/// each certificate's client authentication.
 #[derive(Debug)]
 pub struct CertSet {
-    exact: HashMap<String, Arc<CertifiedKey>>,
-    wildcard: HashMap<String, Arc<CertifiedKey>>,
-    default: Option<Arc<CertifiedKey>>,
+    index: SniIndex,
+    keys: Vec<Arc<CertifiedKey>>,
+    client_auth: Vec<Option<ClientAuth>>,
     infos: Vec<CertInfo>,
 }
 
@@ -23,47 +69,47 @@ impl CertSet {
     /// wins, so the configuration order decides overlaps. An empty set (no TLS
     /// listener) selects nothing.
     pub fn new(certs: Vec<LoadedCert>) -> Self {
-        let default = certs.first().map(|c| c.key.clone());
-        let mut exact = HashMap::new();
-        let mut wildcard = HashMap::new();
-        for c in &certs {
-            for name in &c.info.names {
-                match HostPattern::parse(name) {
-                    Ok(HostPattern::Exact(n)) => {
-                        exact.entry(n).or_insert_with(|| c.key.clone());
-                    }
-                    Ok(HostPattern::Wildcard(suffix)) => {
-                        wildcard.entry(suffix).or_insert_with(|| c.key.clone());
-                    }
-                    _ => {}
-                }
-            }
+        let index = SniIndex::new(certs.iter().map(|c| c.info.names.as_slice()));
+        let mut keys = Vec::with_capacity(certs.len());
+        let mut client_auth = Vec::with_capacity(certs.len());
+        let mut infos = Vec::with_capacity(certs.len());
+        for c in certs {
+            keys.push(c.key);
+            client_auth.push(c.client_auth);
+            infos.push(c.info);
         }
         CertSet {
-            exact,
-            wildcard,
-            default,
-            infos: certs.into_iter().map(|c| c.info).collect(),
+            index,
+            keys,
+            client_auth,
+            infos,
         }
     }
 
-    /// The certificate for an SNI name: exact match, then a wildcard one label up,
-    /// then the default. A wildcard certificate name covers exactly one label, as TLS
-    /// clients check it (`staticedge_config::host` describes how this differs from a
-    /// route's wildcard); looking up the parent of the first label is that rule.
+    /// The index (configuration order) of the certificate for an SNI name: exact
+    /// match, then a wildcard one label up, then the first certificate. `None` only
+    /// when the set is empty.
+    pub fn select_index(&self, sni: Option<&str>) -> Option<usize> {
+        let named = sni.and_then(|name| self.index.find(name));
+        named.or_else(|| (!self.keys.is_empty()).then_some(0))
+    }
+
+    /// The certificate for an SNI name, by the rule of [`CertSet::select_index`].
     pub fn select(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        if let Some(name) = sni {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            if let Some(k) = self.exact.get(&name) {
-                return Some(k.clone());
-            }
-            if let Some((_, parent)) = name.split_once('.') {
-                if let Some(k) = self.wildcard.get(parent) {
-                    return Some(k.clone());
-                }
-            }
-        }
-        self.default.clone()
+        self.select_index(sni).map(|i| self.keys[i].clone())
+    }
+
+    /// Certificate `index` and its client authentication, when it has a client CA:
+    /// what a client-authenticating server configuration is built from.
+    pub fn client_auth(&self, index: usize) -> Option<(&Arc<CertifiedKey>, &ClientAuth)> {
+        let client = self.client_auth.get(index)?.as_ref()?;
+        Some((&self.keys[index], client))
+    }
+
+    /// True when some certificate asks for client certificates. Only then must a
+    /// handshake's server name be known before it starts, to pick the configuration.
+    pub fn has_client_auth(&self) -> bool {
+        self.client_auth.iter().any(Option::is_some)
     }
 
     /// Descriptions of every certificate, in configuration order.

@@ -2,7 +2,7 @@
 //! that names them, and the files the certificate watch must look at.
 
 use staticedge_config::{CertificateFiles, ClientAuthFiles, ClientAuthMode, Location};
-use staticedge_tls::{load_certificates, watched_files};
+use staticedge_tls::{load_certificates, watched_files, CertSet};
 use std::path::{Path, PathBuf};
 use support::{write, Ca};
 
@@ -179,4 +179,43 @@ fn the_watch_list_has_every_certificate_key_ca_and_crl_file() {
         names,
         ["api.pem", "api.key", "api.pem", "api.key", "ca.pem", "a.crl", "b.crl"]
     );
+}
+
+#[test]
+fn the_set_selects_by_index_and_knows_which_certificates_ask_for_clients() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = write(dir.path(), "ca.pem", &Ca::new("Partners").pem());
+    let plain_dir = tempfile::tempdir().expect("tempdir");
+    let mut plain = files(plain_dir.path(), &ca, &[], ClientAuthMode::Required);
+    plain.client_auth = None;
+    let ck = rcgen::generate_simple_self_signed(vec!["*.partners.example.test".to_string()])
+        .expect("wildcard certificate");
+    let mut partners = files(dir.path(), &ca, &[], ClientAuthMode::Optional);
+    partners.cert = write(dir.path(), "partners.pem", &ck.cert.pem());
+    partners.key = write(dir.path(), "partners.key", &ck.key_pair.serialize_pem());
+
+    let only_plain = load_certificates(Path::new("se.toml"), &[plain.clone()]).expect("load");
+    assert!(!CertSet::new(only_plain).has_client_auth());
+    assert_eq!(CertSet::new(Vec::new()).select_index(None), None);
+
+    let loaded = load_certificates(Path::new("se.toml"), &[plain, partners]).expect("load");
+    let partners_key = loaded[1].key.clone();
+    let set = CertSet::new(loaded);
+    assert!(set.has_client_auth());
+    let cases = [
+        (Some("api.example.test"), 0),
+        (Some("a.partners.example.test"), 1),
+        (Some("A.Partners.Example.Test."), 1),
+        (Some("a.b.partners.example.test"), 0),
+        (Some("unknown.test"), 0),
+        (None, 0),
+    ];
+    for (sni, want) in cases {
+        assert_eq!(set.select_index(sni), Some(want), "{sni:?}");
+    }
+    assert!(set.client_auth(0).is_none(), "no client_ca");
+    let (key, client) = set.client_auth(1).expect("client auth of the second");
+    assert!(std::sync::Arc::ptr_eq(key, &partners_key));
+    assert_eq!(client.mode, ClientAuthMode::Optional);
+    assert!(set.client_auth(2).is_none(), "out of range");
 }
