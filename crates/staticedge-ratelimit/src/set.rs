@@ -1,12 +1,12 @@
 //! The limiters of one configuration, indexed like its route table, kept across reloads.
 
 use crate::RouteLimiter;
-use staticedge_config::RouteTable;
+use staticedge_config::RateLimit;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One [`RouteLimiter`] per route that has a `rate_limit`, at the route's index in
-/// the [`RouteTable`] it was built from.
+/// the route table it was built from.
 ///
 /// Built once per configuration and swapped with it. Limiters are shared through
 /// `Arc`, so requests still running on the old configuration and new ones count
@@ -24,29 +24,34 @@ struct Slot {
 }
 
 impl RateLimiters {
-    /// The limiters for `routes`, reusing `previous`'s where nothing changed.
+    /// The limiters for one configuration's routes, reusing `previous`'s where nothing
+    /// changed.
     ///
-    /// A route is the same across a reload when its label in the route table (first
-    /// host and path prefix, the `route` label of its metrics) is the same, so routes
-    /// may be reordered, added or removed around it. Its limiter, buckets included, is
-    /// kept when its `rate_limit` settings are equal; any change to them starts a new
-    /// limiter with every bucket full.
-    pub fn new(routes: &RouteTable, previous: Option<&RateLimiters>) -> RateLimiters {
+    /// `routes` yields, for every route in route table order, its label (what
+    /// [`RouteTable::label`] gives: first host and path prefix, the `route` label of its
+    /// metrics, unique per configuration) and its `rate_limit`. The label is a route's
+    /// identity across a reload, so routes may be reordered, added or removed around
+    /// it. Its limiter, buckets included, is kept when its `rate_limit` settings are
+    /// equal; any change to them starts a new limiter with every bucket full.
+    ///
+    /// [`RouteTable::label`]: staticedge_config::RouteTable::label
+    pub fn new<L: AsRef<str>>(
+        routes: impl IntoIterator<Item = (L, Option<RateLimit>)>,
+        previous: Option<&RateLimiters>,
+    ) -> RateLimiters {
         let reusable: HashMap<&str, &Arc<RouteLimiter>> = previous
             .into_iter()
             .flat_map(|set| set.by_route.iter().flatten())
             .map(|slot| (slot.label.as_str(), &slot.limiter))
             .collect();
         let by_route = routes
-            .routes()
-            .iter()
-            .enumerate()
-            .map(|(i, route)| {
-                let limit = route.rate_limit.as_ref()?;
-                let label = routes.label(i);
+            .into_iter()
+            .map(|(label, limit)| {
+                let limit = limit?;
+                let label = label.as_ref();
                 let limiter = match reusable.get(label) {
-                    Some(kept) if kept.limit() == limit => Arc::clone(kept),
-                    _ => Arc::new(RouteLimiter::new(limit)),
+                    Some(kept) if *kept.limit() == limit => Arc::clone(kept),
+                    _ => Arc::new(RouteLimiter::new(&limit)),
                 };
                 Some(Slot {
                     label: label.to_owned(),
@@ -80,7 +85,7 @@ mod tests {
     use super::*;
     use crate::ClientKey;
     use staticedge_config::{
-        ClientCertRule, HostHeader, HostPattern, RateLimit, RateLimitKey, Route,
+        ClientCertRule, HostHeader, HostPattern, RateLimitKey, Route, RouteTable,
     };
 
     fn route(host: &str, prefix: &str, rate_limit: Option<RateLimit>) -> Route {
@@ -120,17 +125,28 @@ mod tests {
             .count()
     }
 
+    /// Builds the set the way the proxy state does: labels from the route table.
+    fn limiters(routes: Vec<Route>, previous: Option<&RateLimiters>) -> RateLimiters {
+        let table = RouteTable::new(routes);
+        let labelled = table
+            .routes()
+            .iter()
+            .enumerate()
+            .map(|(i, route)| (table.label(i), route.rate_limit));
+        RateLimiters::new(labelled, previous)
+    }
+
     fn limiter_of(set: &RateLimiters, i: usize) -> &RouteLimiter {
         set.get(i).expect("route has a limiter")
     }
 
     #[test]
     fn routes_without_a_limit_have_no_limiter() {
-        let table = RouteTable::new(vec![
+        let routes = vec![
             route("api.example.test", "/", per_ip(3)),
             route("www.example.test", "/", None),
-        ]);
-        let set = RateLimiters::new(&table, None);
+        ];
+        let set = limiters(routes, None);
         assert!(set.get(0).is_some());
         assert!(set.get(1).is_none());
         assert!(set.get(2).is_none(), "past the end");
@@ -140,16 +156,16 @@ mod tests {
 
     #[test]
     fn reload_with_unchanged_settings_keeps_the_buckets() {
-        let before = RouteTable::new(vec![route("api.example.test", "/v1", per_ip(3))]);
-        let first = RateLimiters::new(&before, None);
+        let before = vec![route("api.example.test", "/v1", per_ip(3))];
+        let first = limiters(before, None);
         assert_eq!(admitted(limiter_of(&first, 0), 3), 3);
 
         // Reordered, with a new route in front: matched by label, not position.
-        let after = RouteTable::new(vec![
+        let after = vec![
             route("new.example.test", "/", per_ip(3)),
             route("api.example.test", "/v1", per_ip(3)),
-        ]);
-        let second = RateLimiters::new(&after, Some(&first));
+        ];
+        let second = limiters(after, Some(&first));
         let kept = limiter_of(&second, 1);
         assert!(std::ptr::eq(kept, limiter_of(&first, 0)), "same limiter");
         assert_eq!(kept.tracked_keys(), 1);
@@ -163,12 +179,12 @@ mod tests {
 
     #[test]
     fn reload_with_changed_settings_starts_fresh() {
-        let before = RouteTable::new(vec![route("api.example.test", "/", per_ip(3))]);
-        let first = RateLimiters::new(&before, None);
+        let before = vec![route("api.example.test", "/", per_ip(3))];
+        let first = limiters(before, None);
         assert_eq!(admitted(limiter_of(&first, 0), 3), 3);
 
-        let after = RouteTable::new(vec![route("api.example.test", "/", per_ip(4))]);
-        let second = RateLimiters::new(&after, Some(&first));
+        let after = vec![route("api.example.test", "/", per_ip(4))];
+        let second = limiters(after, Some(&first));
         let fresh = limiter_of(&second, 0);
         assert_eq!(fresh.limit().burst, 4);
         assert_eq!(fresh.tracked_keys(), 0);
@@ -177,12 +193,12 @@ mod tests {
 
     #[test]
     fn a_route_that_moves_to_another_label_starts_fresh() {
-        let before = RouteTable::new(vec![route("api.example.test", "/v1", per_ip(3))]);
-        let first = RateLimiters::new(&before, None);
+        let before = vec![route("api.example.test", "/v1", per_ip(3))];
+        let first = limiters(before, None);
         assert_eq!(admitted(limiter_of(&first, 0), 3), 3);
 
-        let after = RouteTable::new(vec![route("api.example.test", "/v2", per_ip(3))]);
-        let second = RateLimiters::new(&after, Some(&first));
+        let after = vec![route("api.example.test", "/v2", per_ip(3))];
+        let second = limiters(after, Some(&first));
         assert_eq!(admitted(limiter_of(&second, 0), 3), 3);
     }
 }
