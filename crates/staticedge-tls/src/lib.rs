@@ -10,12 +10,14 @@
 
 mod cert_checks;
 mod client_auth;
+mod hello;
 mod load;
 mod server_config;
 mod store;
 
 pub use cert_checks::{check_certificates, CertReport, EXPIRY_WARNING};
 pub use client_auth::ClientAuth;
+pub use hello::{peek_server_name, Peek};
 pub use load::{load_certificates, watched_files, CertInfo, LoadedCert};
 pub use server_config::{build_client_auth_config, build_server_config, TlsPolicy};
 pub use staticedge_config::ClientAuthMode;
