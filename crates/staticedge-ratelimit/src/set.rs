@@ -1,12 +1,12 @@
 //! The limiters of one configuration, indexed like its route table, kept across reloads.
 
 use crate::RouteLimiter;
-use staticedge_config::RateLimit;
+use staticedge_config::RouteTable;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One [`RouteLimiter`] per route that has a `rate_limit`, at the route's index in
-/// the route table it was built from.
+/// the [`RouteTable`] it was built from.
 ///
 /// Built once per configuration and swapped with it. Limiters are shared through
 /// `Arc`, so requests still running on the old configuration and new ones count
@@ -24,34 +24,29 @@ struct Slot {
 }
 
 impl RateLimiters {
-    /// The limiters for one configuration's routes, reusing `previous`'s where nothing
-    /// changed.
+    /// The limiters for `routes`, reusing `previous`'s where nothing changed.
     ///
-    /// `routes` yields, for every route in route table order, its label (what
-    /// [`RouteTable::label`] gives: first host and path prefix, the `route` label of its
-    /// metrics, unique per configuration) and its `rate_limit`. The label is a route's
-    /// identity across a reload, so routes may be reordered, added or removed around
-    /// it. Its limiter, buckets included, is kept when its `rate_limit` settings are
-    /// equal; any change to them starts a new limiter with every bucket full.
-    ///
-    /// [`RouteTable::label`]: staticedge_config::RouteTable::label
-    pub fn new<L: AsRef<str>>(
-        routes: impl IntoIterator<Item = (L, Option<RateLimit>)>,
-        previous: Option<&RateLimiters>,
-    ) -> RateLimiters {
+    /// A route is the same across a reload when its label in the route table (first
+    /// host and path prefix, the `route` label of its metrics) is the same, so routes
+    /// may be reordered, added or removed around it. Its limiter, buckets included, is
+    /// kept when its `rate_limit` settings are equal; any change to them starts a new
+    /// limiter with every bucket full.
+    pub fn new(routes: &RouteTable, previous: Option<&RateLimiters>) -> RateLimiters {
         let reusable: HashMap<&str, &Arc<RouteLimiter>> = previous
             .into_iter()
             .flat_map(|set| set.by_route.iter().flatten())
             .map(|slot| (slot.label.as_str(), &slot.limiter))
             .collect();
         let by_route = routes
-            .into_iter()
-            .map(|(label, limit)| {
-                let limit = limit?;
-                let label = label.as_ref();
+            .routes()
+            .iter()
+            .enumerate()
+            .map(|(i, route)| {
+                let limit = route.rate_limit.as_ref()?;
+                let label = routes.label(i);
                 let limiter = match reusable.get(label) {
-                    Some(kept) if *kept.limit() == limit => Arc::clone(kept),
-                    _ => Arc::new(RouteLimiter::new(&limit)),
+                    Some(kept) if kept.limit() == limit => Arc::clone(kept),
+                    _ => Arc::new(RouteLimiter::new(limit)),
                 };
                 Some(Slot {
                     label: label.to_owned(),
@@ -85,7 +80,7 @@ mod tests {
     use super::*;
     use crate::ClientKey;
     use staticedge_config::{
-        ClientCertRule, HostHeader, HostPattern, RateLimitKey, Route, RouteTable,
+        ClientCertRule, HostHeader, HostPattern, RateLimit, RateLimitKey, Route,
     };
 
     fn route(host: &str, prefix: &str, rate_limit: Option<RateLimit>) -> Route {
@@ -125,28 +120,17 @@ mod tests {
             .count()
     }
 
-    /// Builds the set the way the proxy state does: labels from the route table.
-    fn limiters(routes: Vec<Route>, previous: Option<&RateLimiters>) -> RateLimiters {
-        let table = RouteTable::new(routes);
-        let labelled = table
-            .routes()
-            .iter()
-            .enumerate()
-            .map(|(i, route)| (table.label(i), route.rate_limit));
-        RateLimiters::new(labelled, previous)
-    }
-
     fn limiter_of(set: &RateLimiters, i: usize) -> &RouteLimiter {
         set.get(i).expect("route has a limiter")
     }
 
     #[test]
     fn routes_without_a_limit_have_no_limiter() {
-        let routes = vec![
+        let table = RouteTable::new(vec![
             route("api.example.test", "/", per_ip(3)),
             route("www.example.test", "/", None),
-        ];
-        let set = limiters(routes, None);
+        ]);
+        let set = RateLimiters::new(&table, None);
         assert!(set.get(0).is_some());
         assert!(set.get(1).is_none());
         assert!(set.get(2).is_none(), "past the end");
@@ -156,16 +140,16 @@ mod tests {
 
     #[test]
     fn reload_with_unchanged_settings_keeps_the_buckets() {
-        let before = vec![route("api.example.test", "/v1", per_ip(3))];
-        let first = limiters(before, None);
+        let before = RouteTable::new(vec![route("api.example.test", "/v1", per_ip(3))]);
+        let first = RateLimiters::new(&before, None);
         assert_eq!(admitted(limiter_of(&first, 0), 3), 3);
 
         // Reordered, with a new route in front: matched by label, not position.
-        let after = vec![
+        let after = RouteTable::new(vec![
             route("new.example.test", "/", per_ip(3)),
             route("api.example.test", "/v1", per_ip(3)),
-        ];
-        let second = limiters(after, Some(&first));
+        ]);
+        let second = RateLimiters::new(&after, Some(&first));
         let kept = limiter_of(&second, 1);
         assert!(std::ptr::eq(kept, limiter_of(&first, 0)), "same limiter");
         assert_eq!(kept.tracked_keys(), 1);
@@ -179,12 +163,12 @@ mod tests {
 
     #[test]
     fn reload_with_changed_settings_starts_fresh() {
-        let before = vec![route("api.example.test", "/", per_ip(3))];
-        let first = limiters(before, None);
+        let before = RouteTable::new(vec![route("api.example.test", "/", per_ip(3))]);
+        let first = RateLimiters::new(&before, None);
         assert_eq!(admitted(limiter_of(&first, 0), 3), 3);
 
-        let after = vec![route("api.example.test", "/", per_ip(4))];
-        let second = limiters(after, Some(&first));
+        let after = RouteTable::new(vec![route("api.example.test", "/", per_ip(4))]);
+        let second = RateLimiters::new(&after, Some(&first));
         let fresh = limiter_of(&second, 0);
         assert_eq!(fresh.limit().burst, 4);
         assert_eq!(fresh.tracked_keys(), 0);
@@ -193,12 +177,12 @@ mod tests {
 
     #[test]
     fn a_route_that_moves_to_another_label_starts_fresh() {
-        let before = vec![route("api.example.test", "/v1", per_ip(3))];
-        let first = limiters(before, None);
+        let before = RouteTable::new(vec![route("api.example.test", "/v1", per_ip(3))]);
+        let first = RateLimiters::new(&before, None);
         assert_eq!(admitted(limiter_of(&first, 0), 3), 3);
 
-        let after = vec![route("api.example.test", "/v2", per_ip(3))];
-        let second = limiters(after, Some(&first));
+        let after = RouteTable::new(vec![route("api.example.test", "/v2", per_ip(3))]);
+        let second = RateLimiters::new(&after, Some(&first));
         assert_eq!(admitted(limiter_of(&second, 0), 3), 3);
     }
 }
