@@ -10,7 +10,7 @@ use rustls::{
 use staticedge_config::{
     Alpn, CertificateFiles, ClientAuthFiles, ClientAuthMode, Location, MinVersion,
 };
-use staticedge_tls::{build_client_auth_config, load_certificates, TlsPolicy};
+use staticedge_tls::{build_client_auth_config, load_certificates, ClientIdentity, TlsPolicy};
 use std::path::Path;
 use std::sync::Arc;
 use support::{write, Ca, Client, ClientSpec};
@@ -112,7 +112,12 @@ fn invalid(e: &Error) -> Option<&CertificateError> {
 #[test]
 fn a_valid_client_certificate_gets_through_and_the_server_sees_it() {
     let ca = Ca::new("Partners");
-    let partner = ca.issue(&ClientSpec::named("partner-a.example.com", 10));
+    let partner = ca.issue(&ClientSpec {
+        organization: Some("Partner A"),
+        dns: &["partner-a.example.com"],
+        uris: &["spiffe://partners/a"],
+        ..ClientSpec::named("partner-a.example.com", 10)
+    });
     for mode in [ClientAuthMode::Required, ClientAuthMode::Optional] {
         let s = server(&ca, None, mode);
         for tls12 in [false, true] {
@@ -120,6 +125,19 @@ fn a_valid_client_certificate_gets_through_and_the_server_sees_it() {
             assert_eq!(seen, Some(partner.chain()), "{mode:?} tls12={tls12}");
         }
     }
+    let seen = connect(
+        &server(&ca, None, ClientAuthMode::Required),
+        Some(&partner),
+        false,
+    )
+    .expect("handshake")
+    .expect("client certificate");
+    let id = ClientIdentity::from_der(&seen[0]).expect("identity");
+    assert_eq!(id.subject, "CN=partner-a.example.com,O=Partner A");
+    assert_eq!(
+        id.sans,
+        "DNS:partner-a.example.com, URI:spiffe://partners/a"
+    );
 }
 
 #[test]

@@ -7,8 +7,8 @@
 
 use rcgen::{
     date_time_ymd, BasicConstraints, Certificate, CertificateParams,
-    CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair,
-    KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
+    CertificateRevocationListParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ClientConnection, ServerConnection};
@@ -50,7 +50,7 @@ pub struct ClientSpec<'a> {
 }
 
 impl<'a> ClientSpec<'a> {
-    /// A certificate for `common_name` (also its DNS SAN), valid 2020 to 2090.
+    /// A certificate with the subject `CN=common_name` and no SANs, valid 2020 to 2090.
     pub fn named(common_name: &'a str, serial: u64) -> Self {
         ClientSpec {
             common_name,
@@ -68,6 +68,7 @@ impl Ca {
     /// A self-signed CA named `name`, allowed to sign certificates and CRLs.
     pub fn new(name: &str) -> Ca {
         let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
@@ -90,12 +91,13 @@ impl Ca {
     /// A client certificate per `spec`, for TLS client authentication.
     pub fn issue(&self, spec: &ClientSpec<'_>) -> Client {
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, spec.common_name);
+        params.distinguished_name = DistinguishedName::new();
         if let Some(o) = spec.organization {
             params.distinguished_name.push(DnType::OrganizationName, o);
         }
+        params
+            .distinguished_name
+            .push(DnType::CommonName, spec.common_name);
         params.subject_alt_names = spec
             .dns
             .iter()
