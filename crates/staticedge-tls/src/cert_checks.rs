@@ -1,10 +1,12 @@
 //! What `staticedge check` and a reload must know about the certificates beyond
-//! "they load": whether each is valid now, whether one is about to expire, and
-//! whether every route's hosts are covered by some certificate. Each finding is a
-//! `file:line:col` line pointing at the `cert =` line of the `[[tls.certificate]]`
-//! entry or at the route's host.
+//! "they load": whether each is valid now, whether one is about to expire, whether
+//! every route's hosts are covered by some certificate, and whether a route that
+//! requires a client certificate is served by a certificate that asks for one.
+//! Each finding is a `file:line:col` line pointing at the `cert =` line of the
+//! `[[tls.certificate]]` entry, at the route's host, or at its `client_cert`.
 
 use crate::load::CertInfo;
+use crate::store::SniIndex;
 use staticedge_config::{Config, ConfigError, ConfigErrors, HostPattern, Location};
 use std::net::IpAddr;
 use std::path::Path;
@@ -34,6 +36,13 @@ pub struct CertReport {
 /// exactly, or a wildcard SAN covers it (one label, as TLS clients check it; see
 /// `staticedge_config::host`). A route wildcard `*.example.com` is covered by the
 /// SAN `*.example.com`. The catch-all `*` needs no certificate of its own.
+///
+/// A route that requires a client certificate (`client_cert = "required"` or an
+/// allow-list) must be served, for each of its hosts, by a certificate with a
+/// `client_ca`: otherwise no handshake for it asks for a client certificate and
+/// every request gets 403. The certificate is the one a handshake selects: by SNI
+/// for a name, the one with that wildcard SAN for a route wildcard, the first for
+/// `*` and IP hosts (no SNI names them).
 pub fn check_certificates(
     config_path: &Path,
     config: &Config,
@@ -48,6 +57,7 @@ pub fn check_certificates(
     if serves_tls && !certs.is_empty() {
         check_route_hosts(config_path, config, certs, &mut report.errors);
     }
+    check_client_cert_routes(config_path, config, certs, serves_tls, &mut report.errors);
     report.errors = std::mem::take(&mut report.errors).sorted();
     report.warnings = std::mem::take(&mut report.warnings).sorted();
     report
@@ -107,6 +117,56 @@ fn check_route_hosts(
             ));
         }
     }
+}
+
+fn check_client_cert_routes(
+    config_path: &Path,
+    config: &Config,
+    certs: &[CertInfo],
+    serves_tls: bool,
+    errors: &mut ConfigErrors,
+) {
+    let index = SniIndex::new(certs.iter().map(|c| c.names.as_slice()));
+    for route in config.routes.iter().filter(|r| r.requires_client_cert()) {
+        for (i, host) in route.hosts.iter().enumerate() {
+            let at = route
+                .client_cert_at
+                .or_else(|| route.hosts_at.get(i).copied())
+                .unwrap_or(Location { line: 1, col: 1 });
+            let problem = if !serves_tls {
+                format!("route for {host} requires a client certificate, but no listener terminates TLS")
+            } else {
+                // No certificate at all for the host is the uncovered-host error.
+                let Some(cert) = serving_certificate(&index, certs, host) else {
+                    continue;
+                };
+                if cert.client_auth.is_some() {
+                    continue;
+                }
+                format!(
+                    "route for {host} requires a client certificate, but the certificate for it ({}) has no client_ca",
+                    cert.path
+                )
+            };
+            errors.push(ConfigError::new(config_path, at, problem));
+        }
+    }
+}
+
+/// The certificate a handshake for the route host `host` selects (see
+/// [`check_certificates`]); `None` when no certificate names it.
+fn serving_certificate<'a>(
+    index: &SniIndex,
+    certs: &'a [CertInfo],
+    host: &HostPattern,
+) -> Option<&'a CertInfo> {
+    let chosen = match host {
+        HostPattern::Any => Some(0),
+        HostPattern::Exact(name) if name.parse::<IpAddr>().is_ok() => Some(0),
+        HostPattern::Exact(name) => index.find(name),
+        HostPattern::Wildcard(suffix) => index.wildcard(suffix),
+    };
+    certs.get(chosen?)
 }
 
 /// True when `cert` serves every name the route pattern `host` can stand for, at

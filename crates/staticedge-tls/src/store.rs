@@ -51,6 +51,11 @@ impl SniIndex {
         let (_, parent) = name.split_once('.')?;
         self.wildcard.get(parent).copied()
     }
+
+    /// The certificate whose wildcard SAN is `*.{suffix}`, if one has it.
+    pub(crate) fn wildcard(&self, suffix: &str) -> Option<usize> {
+        self.wildcard.get(suffix).copied()
+    }
 }
 
 /// One consistent set of certificates: lookups by exact name and by wildcard suffix,

@@ -3,10 +3,12 @@
 //! chosen validity dates; "now" is passed in, so the tests do not depend on the clock.
 
 use rcgen::{date_time_ymd, CertificateParams, KeyPair, SanType};
-use staticedge_config::Config;
+use staticedge_config::{ClientAuthFiles, ClientAuthMode, ClientCertRule, Config, Location};
 use staticedge_tls::{check_certificates, load_certificates, CertInfo, CertReport};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+mod support;
 
 /// 2030-06-15 00:00:00 UTC, the "now" of every test.
 const NOW_UNIX: u64 = 1_907_712_000;
@@ -213,4 +215,124 @@ fn a_host_error_points_at_the_host_in_the_list() {
     );
     let want = format!("{}:10:29: route.hosts: no [[tls.certificate]] covers nope.example.com (certificates name: api.example.com)", path.display());
     assert!(r.errors.to_string().starts_with(&want), "{}", r.errors);
+}
+
+/// Where the tests say a route's `client_cert` is written.
+const CLIENT_CERT_AT: Location = Location { line: 40, col: 15 };
+
+/// Checks routes (one per host list) that each require a client certificate per
+/// `require`, served by `www.pem` (first, no client CA) and `api.pem` (client CA).
+fn client_cert_report(
+    dir: &Path,
+    routes: &[&str],
+    require: fn(&mut staticedge_config::Route),
+    tls_listener: bool,
+) -> CertReport {
+    let (path, mut config) = config(dir, &["www", "api"], routes, tls_listener);
+    config.tls.certificates[1].client_auth = Some(ClientAuthFiles {
+        mode: ClientAuthMode::Optional,
+        ca: support::write(dir, "ca.pem", &support::Ca::new("Partners").pem()),
+        ca_at: Location { line: 8, col: 1 },
+        crls: vec![],
+        crls_at: vec![],
+    });
+    config.routes.iter_mut().for_each(require);
+    let infos: Vec<CertInfo> = load_certificates(&path, &config.tls.certificates)
+        .expect("certificates load")
+        .into_iter()
+        .map(|c| c.info)
+        .collect();
+    assert_eq!(infos[1].client_auth, Some(ClientAuthMode::Optional));
+    check_certificates(&path, &config, &infos, now())
+}
+
+fn required(route: &mut staticedge_config::Route) {
+    route.client_cert = ClientCertRule::Required;
+    route.client_cert_at = Some(CLIENT_CERT_AT);
+}
+
+#[test]
+fn a_route_requiring_client_certificates_needs_a_certificate_with_a_client_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let valid = ((2029, 1, 1), (2031, 1, 1));
+    let www = ["www.example.com", "*.example.com", "192.0.2.10"];
+    write_cert(dir.path(), "www", &www, valid.0, valid.1);
+    let api = ["api.example.com", "*.partners.example.com"];
+    write_cert(dir.path(), "api", &api, valid.0, valid.1);
+    // (route hosts, hosts whose certificate has no client_ca)
+    let cases: [(&str, &[&str]); 10] = [
+        // api.pem names it exactly; www.pem's *.example.com does not win.
+        ("[\"api.example.com\"]", &[]),
+        ("[\"acme.partners.example.com\"]", &[]),
+        ("[\"*.partners.example.com\"]", &[]),
+        ("[\"www.example.com\"]", &["www.example.com"]),
+        ("[\"other.example.com\"]", &["other.example.com"]),
+        ("[\"*.example.com\"]", &["*.example.com"]),
+        // No SNI names these: the first certificate answers.
+        ("[\"*\"]", &["*"]),
+        ("[\"192.0.2.10\"]", &["192.0.2.10"]),
+        (
+            "[\"api.example.com\", \"www.example.com\"]",
+            &["www.example.com"],
+        ),
+        ("[\"API.partners.example.com.\"]", &[]),
+    ];
+    for (hosts, refused) in cases {
+        let r = client_cert_report(dir.path(), &[hosts], required, true);
+        assert_eq!(r.errors.0.len(), refused.len(), "{hosts}: {}", r.errors);
+        for (e, host) in r.errors.0.iter().zip(refused) {
+            let want = format!(
+                "route for {host} requires a client certificate, but the certificate for it ({}) has no client_ca",
+                dir.path().join("www.pem").display()
+            );
+            assert_eq!(e.message, want, "{hosts}");
+            assert_eq!(e.location, CLIENT_CERT_AT, "{hosts}");
+        }
+        let optional = client_cert_report(dir.path(), &[hosts], |_| {}, true);
+        assert!(optional.errors.is_empty(), "{hosts}: {}", optional.errors);
+    }
+}
+
+#[test]
+fn an_allow_list_requires_a_client_ca_and_an_uncovered_host_is_reported_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let valid = ((2029, 1, 1), (2031, 1, 1));
+    write_cert(dir.path(), "www", &["www.example.com"], valid.0, valid.1);
+    write_cert(dir.path(), "api", &["api.example.com"], valid.0, valid.1);
+    let allow_list = |route: &mut staticedge_config::Route| {
+        route.allow_client_names = vec!["partner-a.example.com".to_string()];
+    };
+    let r = client_cert_report(dir.path(), &["[\"www.example.com\"]"], allow_list, true);
+    assert_eq!(r.errors.0.len(), 1, "{}", r.errors);
+    // Without a client_cert line, the error points at the host (line 14 col 10).
+    assert_eq!(r.errors.0[0].location, Location { line: 14, col: 10 });
+    assert!(
+        r.errors.0[0].message.contains("has no client_ca"),
+        "{}",
+        r.errors
+    );
+
+    let r = client_cert_report(dir.path(), &["[\"nope.example.org\"]"], required, true);
+    assert_eq!(r.errors.0.len(), 1, "{}", r.errors);
+    assert!(
+        r.errors.0[0]
+            .message
+            .starts_with("route.hosts: no [[tls.certificate]] covers"),
+        "{}",
+        r.errors
+    );
+}
+
+#[test]
+fn a_route_requiring_client_certificates_needs_a_tls_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let valid = ((2029, 1, 1), (2031, 1, 1));
+    write_cert(dir.path(), "www", &["www.example.com"], valid.0, valid.1);
+    write_cert(dir.path(), "api", &["api.example.com"], valid.0, valid.1);
+    let r = client_cert_report(dir.path(), &["[\"api.example.com\"]"], required, false);
+    assert_eq!(r.errors.0.len(), 1, "{}", r.errors);
+    assert_eq!(
+        r.errors.0[0].message,
+        "route for api.example.com requires a client certificate, but no listener terminates TLS"
+    );
 }
