@@ -119,6 +119,8 @@ fn check_route_hosts(
     }
 }
 
+/// Each host of each route that requires a client certificate, against the
+/// certificate a handshake for it selects (see [`check_certificates`]).
 fn check_client_cert_routes(
     config_path: &Path,
     config: &Config,
