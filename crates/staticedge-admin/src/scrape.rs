@@ -35,6 +35,13 @@ pub fn refresh(view: &AdminView) {
             .with_label_values(&[name])
             .set(s.stale_seconds);
     }
+    METRICS.rate_limit_keys.reset();
+    for (route, limiter) in state.rate_limits.iter() {
+        METRICS
+            .rate_limit_keys
+            .with_label_values(&[route])
+            .set(limiter.tracked_keys() as i64);
+    }
     METRICS.certificate_expiry.reset();
     for c in view.certs.current().infos() {
         let name = c

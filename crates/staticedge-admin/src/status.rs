@@ -5,7 +5,7 @@ use crate::readiness::readiness;
 use crate::sampling::Sample;
 use crate::service::{AdminView, Gathered};
 use serde_json::{json, Value};
-use staticedge_config::{Config, HostHeader, Route};
+use staticedge_config::{ClientAuthMode, Config, HostHeader, RateLimitKey, Route};
 use staticedge_policy::{upstream_host, AccessLogger, ProxyState};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -87,6 +87,18 @@ fn route_json(config: &Config, r: &Route) -> Value {
         },
         "host_sent": host_sent,
         "allow_cidrs": r.allow_cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "client_cert_required": r.requires_client_cert(),
+        "allow_client_names": r.allow_client_names,
+        "rate_limit": r.rate_limit.map(|l| json!({
+            "requests_per_second": l.requests_per_second,
+            "burst": l.burst,
+            "key": match l.key {
+                RateLimitKey::ClientIp => "client_ip",
+                RateLimitKey::ClientCert => "client_cert",
+                RateLimitKey::Route => "route",
+            },
+            "max_keys": l.max_keys,
+        })),
     })
 }
 
@@ -144,6 +156,10 @@ fn certificates_json(view: &AdminView, now: SystemTime) -> Vec<Value> {
                 "not_after_unix": c.not_after.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
                 "days_left": days_left,
                 "expired": c.is_expired(now),
+                "client_auth": c.client_auth.map(|m| match m {
+                    ClientAuthMode::Required => "required",
+                    ClientAuthMode::Optional => "optional",
+                }),
             })
         })
         .collect()

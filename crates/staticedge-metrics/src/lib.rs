@@ -59,6 +59,12 @@ pub struct Metrics {
     /// `staticedge_request_path_requests_total{path}`: HTTP requests by the engine
     /// that served them, so an operator sees how much traffic takes the slow path.
     pub request_path: IntCounterVec,
+    /// `staticedge_rate_limited_total{route}`: requests answered 429 by a route's
+    /// `rate_limit`.
+    pub rate_limited: IntCounterVec,
+    /// `staticedge_rate_limit_keys{route}`: keys (client IPs, certificates) a route's
+    /// rate limiter tracks now, at most its `max_keys`; set at scrape time.
+    pub rate_limit_keys: IntGaugeVec,
 }
 
 /// Registers every metric. Long on purpose: it is the table of names, labels and
@@ -164,6 +170,16 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "staticedge_request_path_requests_total",
             "HTTP requests by the engine that served them: lean (staticedge's own HTTP/1 path) or pingora (pingora's proxy: HTTP/2, and HTTP/1 requests the lean path hands over or when request_path = \"pingora\").",
             &["path"]
+        )?,
+        rate_limited: register_int_counter_vec!(
+            "staticedge_rate_limited_total",
+            "Requests answered 429 Too Many Requests by the route's rate_limit (per instance).",
+            &["route"]
+        )?,
+        rate_limit_keys: register_int_gauge_vec!(
+            "staticedge_rate_limit_keys",
+            "Keys (client IPs or certificates) the route's rate limiter tracks now; bounded by rate_limit.max_keys, the least recently seen forgotten first.",
+            &["route"]
         )?,
     };
     // Series whose label values are known in advance start at 0, so `absent()`

@@ -70,6 +70,16 @@ pub struct AccessRecord<'a> {
     pub alpn: &'a str,
     /// What went wrong, if anything.
     pub error: Option<&'a str>,
+    /// "SUCCESS" or "NONE" when the connection's certificate asks for client
+    /// certificates; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_verify: Option<&'a str>,
+    /// The verified client certificate's subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_subject: Option<&'a str>,
+    /// The verified client certificate's SHA-256 fingerprint, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_fingerprint: Option<&'a str>,
 }
 
 /// Writes the time straight into the line (no intermediate `String`).
@@ -421,6 +431,9 @@ mod tests {
             tls_version: None,
             alpn: "http/1.1",
             error: None,
+            client_verify: None,
+            client_subject: None,
+            client_fingerprint: None,
         }
     }
 

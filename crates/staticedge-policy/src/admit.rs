@@ -10,6 +10,9 @@ use crate::refusal::Refusal;
 use crate::state::ProxyState;
 use staticedge_config::Route;
 use staticedge_dns::UpstreamAddrs;
+use staticedge_metrics::METRICS;
+use staticedge_ratelimit::ClientKey;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// A request the policy lets through, with what the engine needs to forward it.
@@ -31,6 +34,11 @@ pub fn admit(state: &ProxyState, facts: &RequestFacts<'_>) -> Result<Admitted, R
     let (route_index, route) = find_route(state, facts)?;
     let on_route = |r: Refusal| r.on_route(route_index);
     check_allow_cidrs(route, facts).map_err(on_route)?;
+    facts
+        .client_cert
+        .admitted_on(route)
+        .map_err(|reason| on_route(Refusal::client_cert(reason)))?;
+    check_rate_limit(state, route_index, facts).map_err(on_route)?;
     let upstream = resolved_upstream(state, route).map_err(on_route)?;
     Ok(Admitted {
         route: route_index,
@@ -85,6 +93,33 @@ fn check_allow_cidrs(route: &Route, facts: &RequestFacts<'_>) -> Result<(), Refu
     }
 }
 
+/// The route's `rate_limit`, after the client checks so a refused client costs no
+/// partner a token. Over the limit: 429, counted per route.
+fn check_rate_limit(
+    state: &ProxyState,
+    route_index: usize,
+    facts: &RequestFacts<'_>,
+) -> Result<(), Refusal> {
+    let Some(limiter) = state.rate_limits.get(route_index) else {
+        return Ok(());
+    };
+    let key = ClientKey::for_request(
+        limiter.limit().key,
+        facts.client_ip.unwrap_or(Ipv4Addr::UNSPECIFIED.into()),
+        facts
+            .client_cert
+            .identity()
+            .map(|id| id.fingerprint_bytes()),
+    );
+    limiter.check(key).map_err(|wait| {
+        METRICS
+            .rate_limited
+            .with_label_values(&[state.routes.label(route_index)])
+            .inc();
+        Refusal::rate_limited(wait.retry_after_secs())
+    })
+}
+
 /// The route's upstream once DNS has answered for it; before that, 503 with
 /// Retry-After, naming the upstream, since a retry a moment later can succeed.
 fn resolved_upstream(state: &ProxyState, route: &Route) -> Result<Arc<UpstreamAddrs>, Refusal> {
@@ -108,6 +143,7 @@ fn resolved_upstream(state: &ProxyState, route: &Route) -> Result<Arc<UpstreamAd
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::ClientCert;
     use staticedge_dns::UpstreamRegistry;
     use std::path::Path;
 
@@ -146,6 +182,21 @@ hosts = ["dns.example.test"]
 upstream = "by-name"
 host_header = "upstream"
 
+[[route]]
+hosts = ["partners.example.test"]
+upstream = "app"
+allow_client_names = ["partner-a.example.test"]
+
+[[route]]
+hosts = ["mtls.example.test"]
+upstream = "app"
+client_cert = "required"
+
+[[route]]
+hosts = ["limited.example.test"]
+upstream = "app"
+rate_limit = { requests_per_second = 1, burst = 2 }
+
 [upstream.app]
 address = "127.0.0.1:9000"
 
@@ -155,7 +206,7 @@ address = "app.internal.test:80"
         let config = staticedge_config::parse(Path::new("policy-test.toml"), text)
             .unwrap_or_else(|e| panic!("test configuration: {e}"));
         let (registry, _) = UpstreamRegistry::default().reconcile(config.upstreams.values());
-        ProxyState::new(Arc::new(config), registry)
+        ProxyState::new(Arc::new(config), registry, None)
     }
 
     pub(crate) fn facts<'a>(host: &'a str, port: u16) -> RequestFacts<'a> {
@@ -168,6 +219,7 @@ address = "app.internal.test:80"
             tls: false,
             content_length: None,
             request_id: None,
+            client_cert: ClientCert::NotAsked,
         }
     }
 
@@ -252,5 +304,83 @@ address = "app.internal.test:80"
             ..facts("admin.example.test", 8080)
         };
         assert_eq!(refused(&s, unknown).0, 403);
+    }
+
+    /// A client certificate for `names` (DNS SANs), as the handshake would verify it.
+    pub(crate) fn identity(names: &[&str]) -> staticedge_tls::ClientIdentity {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let cert = rcgen::generate_simple_self_signed(names).expect("rcgen");
+        staticedge_tls::ClientIdentity::from_der(cert.cert.der()).expect("identity")
+    }
+
+    #[test]
+    fn routes_that_require_a_client_certificate_refuse_without_one() {
+        let s = state();
+        let partner_a = identity(&["partner-a.example.test"]);
+        let partner_b = identity(&["partner-b.example.test"]);
+        let with = |host, client_cert| RequestFacts {
+            client_cert,
+            ..facts(host, 8080)
+        };
+        for host in ["partners.example.test", "mtls.example.test"] {
+            for none in [ClientCert::NotAsked, ClientCert::Absent] {
+                let (status, reason, _) = refused(&s, with(host, none));
+                assert_eq!((status, reason), (403, "client_cert_required"), "{host}");
+            }
+        }
+        let verified_a = with("partners.example.test", ClientCert::Verified(&partner_a));
+        assert!(admit(&s, &verified_a).is_ok());
+        let verified_b = with("partners.example.test", ClientCert::Verified(&partner_b));
+        assert_eq!(
+            refused(&s, verified_b),
+            (403, "client_cert_not_allowed", Some(3))
+        );
+        let any_verified = with("mtls.example.test", ClientCert::Verified(&partner_b));
+        assert!(
+            admit(&s, &any_verified).is_ok(),
+            "no allow-list: any verified"
+        );
+        let open = with("api.example.test", ClientCert::Absent);
+        assert!(admit(&s, &open).is_ok(), "other routes need none");
+    }
+
+    #[test]
+    fn a_rate_limit_refuses_with_retry_after_per_client() {
+        let s = state();
+        let label = s.routes.label(5).to_string();
+        let counted = || METRICS.rate_limited.with_label_values(&[&label]).get();
+        let before = counted();
+        let from = |ip: &str| RequestFacts {
+            client_ip: ip.parse().ok(),
+            ..facts("limited.example.test", 8080)
+        };
+        assert!(admit(&s, &from("192.0.2.1")).is_ok());
+        assert!(admit(&s, &from("192.0.2.1")).is_ok(), "burst of 2");
+        let over = admit(&s, &from("192.0.2.1")).expect_err("429");
+        assert_eq!(
+            (over.status, over.reason, over.route),
+            (429, "rate_limited", Some(5))
+        );
+        assert_eq!(over.retry_after, Some(1));
+        assert!(!over.close, "the connection stays usable");
+        assert!(
+            admit(&s, &from("192.0.2.2")).is_ok(),
+            "another client's bucket"
+        );
+        assert_eq!(counted(), before + 1);
+    }
+
+    #[test]
+    fn a_reload_keeps_the_buckets_of_unchanged_limits() {
+        let old = state();
+        let from = RequestFacts {
+            client_ip: "192.0.2.9".parse().ok(),
+            ..facts("limited.example.test", 8080)
+        };
+        assert!(admit(&old, &from).is_ok());
+        assert!(admit(&old, &from).is_ok());
+        let (registry, _) = UpstreamRegistry::default().reconcile(old.config.upstreams.values());
+        let reloaded = ProxyState::new(old.config.clone(), registry, Some(&old));
+        assert_eq!(refused(&reloaded, from).0, 429, "the bucket came along");
     }
 }

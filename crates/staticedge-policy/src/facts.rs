@@ -2,6 +2,7 @@
 //! types, so any engine (pingora's `HttpProxy`, a byte-level HTTP/1 path, HTTP/2)
 //! can call the same policy.
 
+use crate::client_cert::ClientCert;
 use std::net::{IpAddr, SocketAddr};
 
 /// One request as the engine read it.
@@ -23,4 +24,6 @@ pub struct RequestFacts<'a> {
     pub content_length: Option<u64>,
     /// The client's `X-Request-Id`, if it sent one.
     pub request_id: Option<&'a str>,
+    /// The client certificate the connection's handshake verified, if it asked.
+    pub client_cert: ClientCert<'a>,
 }

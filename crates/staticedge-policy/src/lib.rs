@@ -12,6 +12,7 @@
 pub mod access_log;
 mod admit;
 mod body_limit;
+mod client_cert;
 mod facts;
 pub mod framing;
 pub mod header_limits;
@@ -24,6 +25,7 @@ mod state;
 pub use access_log::AccessLogger;
 pub use admit::{admit, Admitted};
 pub use body_limit::BodyLimit;
+pub use client_cert::ClientCert;
 pub use facts::RequestFacts;
 pub use in_flight::{InFlight, InFlightGuard};
 pub use outcome::{

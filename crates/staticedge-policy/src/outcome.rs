@@ -3,6 +3,7 @@
 //! connection front, for 408 and framing 400) produced it.
 
 use crate::access_log::{AccessLogger, AccessRecord};
+use crate::client_cert::ClientCert;
 use staticedge_metrics::METRICS;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub struct TlsSummary<'a> {
     pub sni: Option<&'a str>,
     /// "h2" or "http/1.1".
     pub alpn: &'a str,
+    /// The client certificate the handshake verified, if it asked for one.
+    pub client_cert: ClientCert<'a>,
 }
 
 /// What the upstream did, when the request got that far.
@@ -127,6 +130,13 @@ fn access_record<'a>(o: &'a Outcome<'a>) -> AccessRecord<'a> {
         tls_version: o.tls.version,
         alpn: o.tls.alpn,
         error: o.error.as_deref(),
+        client_verify: o.tls.client_cert.verify_label(),
+        client_subject: o.tls.client_cert.identity().map(|id| id.subject.as_str()),
+        client_fingerprint: o
+            .tls
+            .client_cert
+            .identity()
+            .map(|id| id.fingerprint.as_str()),
     }
 }
 

@@ -7,6 +7,7 @@
 //! write [`HeaderPlan::for_each`]'s fields).
 
 use crate::admit::Admitted;
+use crate::client_cert::ClientCert;
 use crate::facts::RequestFacts;
 use crate::state::ProxyState;
 use staticedge_config::{HostHeader, Upstream};
@@ -33,6 +34,16 @@ const SET: [&str; 6] = [
     "x-request-id",
 ];
 
+/// The client certificate headers: set only when the connection's certificate asks
+/// for client certificates, and removed from every request a client sends, so the
+/// app can trust that staticedge wrote them.
+const CLIENT_CERT: [&str; 4] = [
+    "x-client-verify",
+    "x-client-cert-subject",
+    "x-client-cert-san",
+    "x-client-cert-fingerprint",
+];
+
 /// The header fields staticedge sets on a request it forwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderPlan<'a> {
@@ -48,6 +59,8 @@ pub struct HeaderPlan<'a> {
     pub forwarded_host: &'a str,
     /// `X-Request-Id`, also returned to the client.
     pub request_id: &'a str,
+    /// The client certificate, for `X-Client-Verify` and `X-Client-Cert-*`.
+    pub client_cert: ClientCert<'a>,
 }
 
 impl<'a> HeaderPlan<'a> {
@@ -66,12 +79,23 @@ impl<'a> HeaderPlan<'a> {
             port: facts.local.map(|a| a.port()),
             forwarded_host: facts.host,
             request_id,
+            client_cert: facts.client_cert,
         }
     }
 
-    /// Whether a header the client sent under `name` is replaced by the plan.
+    /// Whether a header the client sent under `name` is replaced (or removed) by the
+    /// plan: what it sets, and the client certificate headers, always.
     pub fn replaces(name: &str) -> bool {
-        SET.iter().any(|s| s.eq_ignore_ascii_case(name))
+        SET.iter().any(|s| s.eq_ignore_ascii_case(name)) || Self::is_client_cert_header(name)
+    }
+
+    /// Whether `name` is one of the client certificate headers, which no client may
+    /// send: an engine that edits a parsed header removes these before applying
+    /// [`HeaderPlan::for_each`] (which sets them only when there is something to say).
+    pub fn is_client_cert_header(name: &str) -> bool {
+        name.len() >= 15
+            && name.as_bytes()[..9].eq_ignore_ascii_case(b"x-client-")
+            && CLIENT_CERT.iter().any(|s| s.eq_ignore_ascii_case(name))
     }
 
     /// `X-Forwarded-For`: the client's own list (when it sent one) with the client
@@ -97,6 +121,14 @@ impl<'a> HeaderPlan<'a> {
         }
         set("x-forwarded-host", self.forwarded_host);
         set("x-request-id", self.request_id);
+        if let Some(verify) = self.client_cert.verify_label() {
+            set("x-client-verify", verify);
+        }
+        if let Some(id) = self.client_cert.identity() {
+            set("x-client-cert-subject", &id.subject);
+            set("x-client-cert-san", &id.sans);
+            set("x-client-cert-fingerprint", &id.fingerprint);
+        }
     }
 }
 
@@ -201,6 +233,7 @@ mod tests {
             port: None,
             forwarded_host: "a.test",
             request_id: "r",
+            client_cert: ClientCert::NotAsked,
         };
         assert_eq!(plan.forwarded_for(None).as_deref(), Some("203.0.113.7"));
         assert_eq!(
@@ -267,5 +300,52 @@ mod tests {
             assert_eq!(request_id(bad).len(), 32, "{bad:?}");
         }
         assert_ne!(request_id(None), request_id(None));
+    }
+
+    #[test]
+    fn client_certificate_headers_only_when_asked() {
+        let s = state();
+        let id = crate::admit::tests::identity(&["partner-a.example.test"]);
+        let headers = |client_cert| {
+            let f = RequestFacts {
+                client_cert,
+                ..facts("api.example.test", 8080)
+            };
+            let admitted = admit(&s, &f).expect("admitted");
+            let plan = HeaderPlan::new(&s, &admitted, &f, "req-1");
+            let mut out = Vec::new();
+            plan.for_each(None, |n, v| out.push((n, v.to_string())));
+            out.retain(|(n, _)| HeaderPlan::is_client_cert_header(n));
+            out
+        };
+        assert!(headers(ClientCert::NotAsked).is_empty());
+        assert_eq!(
+            headers(ClientCert::Absent),
+            [("x-client-verify", "NONE".to_string())]
+        );
+        let verified = headers(ClientCert::Verified(&id));
+        let names: Vec<&str> = verified.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "x-client-verify",
+                "x-client-cert-subject",
+                "x-client-cert-san",
+                "x-client-cert-fingerprint"
+            ]
+        );
+        assert_eq!(verified[0].1, "SUCCESS");
+        assert_eq!(verified[3].1, id.fingerprint);
+        for sent in [
+            "X-Client-Verify",
+            "x-client-cert-san",
+            "X-CLIENT-CERT-FINGERPRINT",
+        ] {
+            assert!(
+                HeaderPlan::replaces(sent),
+                "{sent} from a client is never forwarded"
+            );
+        }
+        assert!(!HeaderPlan::is_client_cert_header("x-client-id"));
     }
 }

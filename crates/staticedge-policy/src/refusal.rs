@@ -84,6 +84,27 @@ impl Refusal {
         .closing()
     }
 
+    /// The route needs a verified client certificate and the connection has none
+    /// (`client_cert_required`), or one whose names are not on the route's
+    /// `allow_client_names` (`client_cert_not_allowed`). The connection stays open:
+    /// another request on it may go to a route that needs none.
+    pub fn client_cert(reason: &'static str) -> Self {
+        let text = if reason == "client_cert_required" {
+            "forbidden: this route needs a client certificate\n"
+        } else {
+            "forbidden: this client certificate is not allowed on this route\n"
+        };
+        Refusal::new(403, reason, text)
+    }
+
+    /// The route's rate limit is used up for this client: 429, with the whole
+    /// seconds until the next request would pass.
+    pub fn rate_limited(retry_after: u32) -> Self {
+        let mut r = Refusal::new(429, "rate_limited", "too many requests\n");
+        r.retry_after = Some(retry_after);
+        r
+    }
+
     /// The answer when the upstream gave no response header (`kind` as in
     /// `staticedge_upstream_errors_total`): 504 or 502 ([`crate::gateway_status`]),
     /// connection closed. Written by both request paths; counted as an upstream
@@ -171,6 +192,7 @@ fn reason_phrase(status: u16) -> &'static str {
         413 => "Content Too Large",
         414 => "URI Too Long",
         421 => "Misdirected Request",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => "",

@@ -3,6 +3,7 @@
 use arc_swap::ArcSwap;
 use staticedge_config::{Config, Listener, RouteTable};
 use staticedge_dns::UpstreamRegistry;
+use staticedge_ratelimit::RateLimiters;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,18 +19,30 @@ pub struct ProxyState {
     pub routes: RouteTable,
     /// Live address sets of the upstreams.
     pub upstreams: UpstreamRegistry,
+    /// The routes' rate limiters, indexed like `routes`.
+    pub rate_limits: RateLimiters,
 }
 
 /// The live state shared by every listener and the reload path.
 pub type SharedState = Arc<ArcSwap<ProxyState>>;
 
 impl ProxyState {
-    /// Builds the state for `config` with the given upstream address sets.
-    pub fn new(config: Arc<Config>, upstreams: UpstreamRegistry) -> Self {
+    /// Builds the state for `config` with the given upstream address sets. The
+    /// rate limiters of `previous` (the state being replaced on a reload) are kept
+    /// where a route's limit did not change, so a reload does not hand every client
+    /// a fresh burst.
+    pub fn new(
+        config: Arc<Config>,
+        upstreams: UpstreamRegistry,
+        previous: Option<&ProxyState>,
+    ) -> Self {
+        let routes = RouteTable::new(config.routes.clone());
+        let rate_limits = RateLimiters::new(&routes, previous.map(|p| &p.rate_limits));
         ProxyState {
-            routes: RouteTable::new(config.routes.clone()),
+            routes,
             config,
             upstreams,
+            rate_limits,
         }
     }
 

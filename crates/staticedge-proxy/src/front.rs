@@ -12,83 +12,29 @@
 use crate::h2::H2Connection;
 use crate::lean::{self, Lean, Next};
 use crate::limits::{ConnectionLimits, ConnectionSlot};
+use crate::tls_accept::{TlsAcceptors, TlsFacts};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
-use pingora::listeners::tls::{Acceptor, TlsSettings};
-use pingora::listeners::TlsAccept;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::tls::TlsRef;
-use pingora::protocols::{Digest, Ssl, Stream, ALPN};
+use pingora::protocols::{Ssl, Stream, ALPN};
 use pingora::server::ShutdownWatch;
-use pingora::tls::TlsAcceptor;
-use rustls::server::ResolvesServerCert;
-use rustls::ServerConfig;
 use staticedge_config::{HeaderLimits, ProxyProtocolMode, RequestPath};
 use staticedge_metrics::METRICS;
 use staticedge_policy::header_limits::{H1Header, H1HeaderScan};
 use staticedge_policy::{
-    finish, framing, request_id, AccessLogger, InFlight, Outcome, Refusal, RequestSummary,
-    SharedState, TlsSummary,
+    finish, framing, request_id, AccessLogger, ClientCert, InFlight, Outcome, Refusal,
+    RequestSummary, SharedState, TlsSummary,
 };
-use std::any::Any;
+use staticedge_tls::{peek_server_name, Peek};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
-
-/// What the handshake negotiated that requests want to know (the access log's `sni`).
-#[derive(Debug, Clone)]
-pub struct TlsFacts {
-    /// The server name the client sent.
-    pub sni: Option<String>,
-}
-
-struct CaptureFacts;
-
-#[async_trait]
-impl TlsAccept for CaptureFacts {
-    async fn handshake_complete_callback(
-        &self,
-        tls: &TlsRef,
-    ) -> Option<Arc<dyn Any + Send + Sync>> {
-        Some(Arc::new(TlsFacts {
-            sni: tls.server_name().map(str::to_string),
-        }))
-    }
-}
-
-/// The TLS facts of a request's connection, in the policy's terms. The front put
-/// the server name into pingora's TLS digest at the handshake; this is the one place
-/// that reads it back.
-pub fn tls_summary(digest: Option<&Digest>, h2: bool) -> TlsSummary<'_> {
-    let ssl = digest.and_then(|d| d.ssl_digest.as_ref());
-    TlsSummary {
-        version: ssl.map(|s| s.version.as_ref()),
-        sni: ssl
-            .and_then(|s| s.extension.get::<TlsFacts>())
-            .and_then(|f| f.sni.as_deref()),
-        alpn: if h2 { "h2" } else { "http/1.1" },
-    }
-}
-
-/// An acceptor for `config` that records [`TlsFacts`] in each connection's digest.
-pub fn acceptor(
-    config: Arc<ServerConfig>,
-    certs: Arc<dyn ResolvesServerCert>,
-) -> pingora::Result<Acceptor> {
-    // TlsSettings is only used to get an Acceptor that runs our callback; the rustls
-    // configuration it builds is replaced by ours before any connection sees it.
-    let mut settings = TlsSettings::with_callbacks(Box::new(CaptureFacts))?;
-    settings.set_cert_resolver(certs);
-    let mut acceptor = settings.build();
-    acceptor.acceptor = TlsAcceptor::from(config);
-    Ok(acceptor)
-}
 
 /// Deadlines of the front, read from the live configuration for each connection.
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +62,7 @@ impl FrontTimeouts {
 pub struct Front<A> {
     app: Arc<A>,
     /// `None` for a plain-HTTP listener.
-    tls: Option<Arc<ArcSwap<Acceptor>>>,
+    tls: Option<Arc<ArcSwap<TlsAcceptors>>>,
     state: SharedState,
     limits: Arc<ConnectionLimits>,
     access_log: AccessLogger,
@@ -130,7 +76,7 @@ impl<A> Front<A> {
     /// requests of the lean path.
     pub fn new(
         app: A,
-        tls: Option<Arc<ArcSwap<Acceptor>>>,
+        tls: Option<Arc<ArcSwap<TlsAcceptors>>>,
         state: SharedState,
         limits: Arc<ConnectionLimits>,
         access_log: AccessLogger,
@@ -250,6 +196,35 @@ async fn next_request<S: AsyncRead + Unpin>(
 /// post-quantum key shares included, in one system call.
 const CLIENT_HELLO_READ: usize = 4096;
 
+/// The most a ClientHello may take before its server name is known, when the name
+/// decides the handshake's configuration (client certificates per certificate).
+/// A longer one fails the handshake: serving it with another configuration could
+/// skip the client certificate its name requires.
+const CLIENT_HELLO_MAX: usize = 16 * 1024;
+
+/// Reads until the ClientHello in `first` shows its server name (`None`: it sent
+/// none). `Err` says why the handshake cannot go on.
+async fn read_server_name(
+    stream: &mut L4Stream,
+    first: &mut BytesMut,
+) -> Result<Option<String>, &'static str> {
+    loop {
+        match peek_server_name(first) {
+            Peek::Name(name) => return Ok(name),
+            Peek::NotTls => return Err("not a TLS ClientHello"),
+            Peek::Incomplete if first.len() >= CLIENT_HELLO_MAX => {
+                return Err("ClientHello too large")
+            }
+            Peek::Incomplete => {}
+        }
+        first.reserve(CLIENT_HELLO_READ);
+        match stream.read_buf(first).await {
+            Ok(n) if n > 0 => {}
+            _ => return Err("closed during the ClientHello"),
+        }
+    }
+}
+
 /// What a connection knows about its client once it is accepted: what the access
 /// log of an answer written by the front itself (408, framing 400) records.
 #[derive(Debug, Default)]
@@ -260,8 +235,9 @@ pub(crate) struct ConnectionFacts {
     pub local: Option<SocketAddr>,
     /// The negotiated TLS version; `None` on a plain listener.
     pub tls_version: Option<String>,
-    /// The server name the client sent.
-    pub sni: Option<String>,
+    /// What the handshake recorded: the server name the client sent, its
+    /// certificate. `None` on a plain listener.
+    pub tls: Option<Arc<TlsFacts>>,
 }
 
 impl ConnectionFacts {
@@ -269,9 +245,18 @@ impl ConnectionFacts {
     pub fn tls_summary(&self) -> TlsSummary<'_> {
         TlsSummary {
             version: self.tls_version.as_deref(),
-            sni: self.sni.as_deref(),
+            sni: self.tls.as_ref().and_then(|t| t.sni.as_deref()),
             alpn: "http/1.1",
+            client_cert: self.client_cert(),
         }
+    }
+
+    /// The client certificate the handshake verified, in the policy's terms.
+    pub fn client_cert(&self) -> ClientCert<'_> {
+        self.tls
+            .as_ref()
+            .map(|t| t.client_cert())
+            .unwrap_or_default()
     }
 }
 
@@ -473,19 +458,36 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
     /// handshake. The socket is read without a buffer under it, so this one read
     /// takes the whole ClientHello and hands it back to rustls.
     async fn tls_handshake(
-        tls: &ArcSwap<Acceptor>,
+        tls: &ArcSwap<TlsAcceptors>,
         mut stream: L4Stream,
         conn: &mut ConnectionFacts,
     ) -> Result<Stream, ()> {
         let mut first = BytesMut::with_capacity(CLIENT_HELLO_READ);
         match stream.read_buf(&mut first).await {
-            Ok(n) if n > 0 => stream.rewind(&first),
+            Ok(n) if n > 0 => {}
             _ => {
                 count_handshake("closed_early", "", "");
                 return Err(());
             }
         }
-        let acceptor = tls.load_full();
+        let acceptors = tls.load_full();
+        let sni = if acceptors.by_server_name() {
+            Some(
+                read_server_name(&mut stream, &mut first)
+                    .await
+                    .map_err(|why| {
+                        count_handshake("error", "", "");
+                        debug!(client = ?conn.client_ip, why, "TLS handshake failed");
+                    })?,
+            )
+        } else {
+            None
+        };
+        stream.rewind(&first);
+        let acceptor = match &sni {
+            Some(name) => acceptors.for_server_name(name.as_deref()),
+            None => acceptors.default_acceptor(),
+        };
         let tls_stream = acceptor.tls_handshake(stream).await.map_err(|e| {
             count_handshake("error", "", "");
             debug!(client = ?conn.client_ip, error = %e, "TLS handshake failed");
@@ -496,10 +498,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
             .map(|d| d.version.to_string())
             .unwrap_or_default();
         count_handshake("ok", &version, alpn_label(tls_stream.selected_alpn_proto()));
-        conn.sni = digest
+        conn.tls = digest
             .as_ref()
             .and_then(|d| d.extension.get::<TlsFacts>())
-            .and_then(|f| f.sni.clone());
+            .map(|f| Arc::new(f.clone()));
         conn.tls_version = Some(version);
         Ok(Box::new(tls_stream))
     }

@@ -5,7 +5,8 @@ use pingora::Result;
 use staticedge_policy::{HeaderPlan, HopByHop};
 
 /// Rewrites `req` for the upstream: hop-by-hop headers (and those the client named
-/// in `Connection`) are removed, then the plan's headers replace any the client sent.
+/// in `Connection`) and client certificate headers are removed, then the plan's
+/// headers replace any the client sent.
 pub fn apply_plan(req: &mut RequestHeader, plan: &HeaderPlan<'_>) -> Result<()> {
     let connection = req
         .headers
@@ -18,7 +19,7 @@ pub fn apply_plan(req: &mut RequestHeader, plan: &HeaderPlan<'_>) -> Result<()> 
     let doomed: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|k| hop.drops(k.as_str()))
+        .filter(|k| hop.drops(k.as_str()) || HeaderPlan::is_client_cert_header(k.as_str()))
         .cloned()
         .collect();
     for name in &doomed {
@@ -53,6 +54,8 @@ mod tests {
             ("x-secret", "1"),
             ("proxy-authorization", "Basic Zm9v"),
             ("te", "trailers"),
+            ("x-client-verify", "SUCCESS"),
+            ("X-Client-Cert-Subject", "CN=forged"),
             ("accept", "*/*"),
         ] {
             req.append_header(n, v).expect("header");
@@ -64,6 +67,7 @@ mod tests {
             port: Some(443),
             forwarded_host: "api.example.test",
             request_id: "abc",
+            client_cert: staticedge_policy::ClientCert::NotAsked,
         };
         apply_plan(&mut req, &plan).expect("apply");
         let all = |n: &str| {
@@ -81,7 +85,13 @@ mod tests {
         assert_eq!(all("x-forwarded-host"), ["api.example.test"]);
         assert_eq!(all("x-request-id"), ["abc"]);
         assert_eq!(all("accept"), ["*/*"]);
-        for gone in ["x-secret", "proxy-authorization", "te"] {
+        for gone in [
+            "x-secret",
+            "proxy-authorization",
+            "te",
+            "x-client-verify",
+            "x-client-cert-subject",
+        ] {
             assert!(all(gone).is_empty(), "{gone} must not be forwarded");
         }
     }

@@ -20,8 +20,10 @@ pub mod peer;
 mod pre_tls;
 mod proxy_http;
 pub mod respond;
+mod tls_accept;
 
-pub use front::{acceptor, tls_summary, Front, TlsFacts};
+pub use front::Front;
 pub use limits::ConnectionLimits;
 pub use peer::upstream_peer;
 pub use proxy_http::{EdgeProxy, RequestCtx};
+pub use tls_accept::{tls_summary, TlsAcceptors, TlsFacts};

@@ -4,7 +4,7 @@
 
 use crate::buffering::{self, HeldBody};
 use crate::errors::{failure_status, uncounted_upstream_error, upstream_error_kind};
-use crate::front::tls_summary;
+use crate::tls_accept::{tls_summary, TlsFacts};
 use crate::{headers, held, peer, respond};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -146,6 +146,12 @@ fn request_facts<'a>(session: &'a Session, host: &'a str) -> RequestFacts<'a> {
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok()),
+        client_cert: session
+            .digest()
+            .and_then(|d| d.ssl_digest.as_ref())
+            .and_then(|s| s.extension.get::<TlsFacts>())
+            .map(TlsFacts::client_cert)
+            .unwrap_or_default(),
     }
 }
 

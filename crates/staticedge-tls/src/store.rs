@@ -139,7 +139,13 @@ impl CertStore {
 
     /// Replaces the set; handshakes that start afterwards see the new one.
     pub fn replace(&self, set: CertSet) {
-        self.current.store(Arc::new(set));
+        self.replace_shared(Arc::new(set));
+    }
+
+    /// Replaces the set with one already shared with the acceptors built for it
+    /// (client authentication per certificate), so both describe the same set.
+    pub fn replace_shared(&self, set: Arc<CertSet>) {
+        self.current.store(set);
     }
 
     /// The set in use now.

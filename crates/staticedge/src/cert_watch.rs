@@ -1,10 +1,10 @@
-//! Certificates renewed in place (certbot, a secrets sync) are picked up without a
-//! SIGHUP: the files' modification times are checked every few seconds, and a new
+//! Certificates renewed in place (certbot, a secrets sync), and client CA files and
+//! CRLs updated in place, are picked up without a SIGHUP: the files' modification times are checked every few seconds, and a new
 //! set is loaded only when every file parses and every key matches its certificate,
 //! so a half-written pair is ignored until it is whole.
 
 use crate::live::Live;
-use staticedge_tls::{load_certificates, CertSet};
+use staticedge_tls::{load_certificates, watched_files};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use tracing::{info, warn};
@@ -16,12 +16,8 @@ type Stamp = Vec<(PathBuf, Option<SystemTime>)>;
 
 fn stamp(live: &Live) -> Stamp {
     let state = live.state.load_full();
-    state
-        .config
-        .tls
-        .certificates
-        .iter()
-        .flat_map(|c| [c.cert.clone(), c.key.clone()])
+    watched_files(&state.config.tls.certificates)
+        .into_iter()
         .map(|p| {
             let m = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
             (p, m)
@@ -46,7 +42,11 @@ pub async fn watch(live: Live) {
         match load_certificates(&live.config_path, &state.config.tls.certificates) {
             Ok(loaded) => {
                 let serials: Vec<String> = loaded.iter().map(|c| c.info.serial.clone()).collect();
-                live.certs.replace(CertSet::new(loaded));
+                if let Err(e) = live.renew_certificates(loaded) {
+                    warn!(error = %e, "certificate files changed but cannot be used; keeping the current ones");
+                    applied = now;
+                    continue;
+                }
                 info!(serials = %serials.join(","), "certificate files changed; new certificates in use");
                 applied = now;
                 warned_for = None;

@@ -2,14 +2,13 @@
 //! start and on every reload).
 
 use arc_swap::ArcSwap;
-use pingora::listeners::tls::Acceptor;
 use staticedge_admin::{AdminView, Lifecycle};
 use staticedge_config::{Config, ConfigErrors};
 use staticedge_dns::{UpstreamAddrs, UpstreamRegistry};
 use staticedge_policy::{AccessLogger, InFlight, ProxyState, SharedState};
-use staticedge_proxy::{acceptor, ConnectionLimits};
+use staticedge_proxy::{ConnectionLimits, TlsAcceptors};
 use staticedge_tls::{
-    build_server_config, check_certificates, load_certificates, CertSet, CertStore, TlsPolicy,
+    check_certificates, load_certificates, CertSet, CertStore, LoadedCert, TlsPolicy,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,8 +23,9 @@ pub struct Live {
     pub state: SharedState,
     /// Certificates (SNI resolver).
     pub certs: Arc<CertStore>,
-    /// The TLS acceptor (our rustls configuration) of the TLS listeners.
-    pub tls_acceptor: Arc<ArcSwap<Acceptor>>,
+    /// The TLS acceptors (our rustls configurations) of the TLS listeners, built for
+    /// the certificate set in `certs`.
+    pub tls_acceptor: Arc<ArcSwap<TlsAcceptors>>,
     /// The access log writer.
     pub access_log: AccessLogger,
     /// Client connection limits (reloadable).
@@ -92,10 +92,7 @@ pub fn prepare(path: &Path, problems: CertificateProblems) -> Result<Prepared, C
     if !errors.is_empty() {
         return Err(errors.sorted());
     }
-    let policy = TlsPolicy {
-        min_version: config.tls.min_version,
-        alpn: config.tls.alpn.clone(),
-    };
+    let policy = tls_policy(&config);
     Ok(Prepared {
         config,
         certs: CertSet::new(loaded),
@@ -104,14 +101,22 @@ pub fn prepare(path: &Path, problems: CertificateProblems) -> Result<Prepared, C
     })
 }
 
-fn tls_acceptor(
+/// The TLS protocol choices of `config`.
+pub fn tls_policy(config: &Config) -> TlsPolicy {
+    TlsPolicy {
+        min_version: config.tls.min_version,
+        alpn: config.tls.alpn.clone(),
+    }
+}
+
+/// The acceptors for the set `certs` serves and `policy`, with errors naming the file.
+fn tls_acceptors(
     path: &Path,
     certs: &Arc<CertStore>,
+    set: &Arc<CertSet>,
     policy: &TlsPolicy,
-) -> Result<Acceptor, String> {
-    let config = build_server_config(certs.clone(), policy)
-        .map_err(|e| format!("{}: TLS settings rejected: {e}", path.display()))?;
-    acceptor(config, certs.clone()).map_err(|e| format!("{}: TLS acceptor: {e}", path.display()))
+) -> Result<TlsAcceptors, String> {
+    TlsAcceptors::new(certs, set, policy).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 impl Live {
@@ -123,7 +128,7 @@ impl Live {
     ) -> Result<(Live, Vec<Arc<UpstreamAddrs>>), String> {
         prepared.log_warnings();
         let certs = Arc::new(CertStore::new(prepared.certs));
-        let tls = tls_acceptor(config_path, &certs, &prepared.policy)?;
+        let tls = tls_acceptors(config_path, &certs, &certs.current(), &prepared.policy)?;
         let access_log = AccessLogger::start(prepared.config.server.access_log.clone());
         let prepared_limits = prepared.config.limits.clone();
         let (registry, fresh) =
@@ -131,6 +136,7 @@ impl Live {
         let state = Arc::new(ArcSwap::from_pointee(ProxyState::new(
             Arc::new(prepared.config),
             registry,
+            None,
         )));
         Ok((
             Live {
@@ -168,11 +174,11 @@ impl Live {
                 self.config_path.display()
             ));
         }
-        let tls = tls_acceptor(&self.config_path, &self.certs, &prepared.policy)?;
+        let certs = Arc::new(prepared.certs);
+        let tls = tls_acceptors(&self.config_path, &self.certs, &certs, &prepared.policy)?;
         let (registry, fresh) = old.upstreams.reconcile(prepared.config.upstreams.values());
         // Commit: certificates first so a new route never meets an old certificate set.
-        self.certs.replace(prepared.certs);
-        self.tls_acceptor.store(Arc::new(tls));
+        self.install_certificates(certs, tls);
         self.access_log
             .reopen(prepared.config.server.access_log.clone());
         self.limits.set(
@@ -182,8 +188,28 @@ impl Live {
         self.state.store(Arc::new(ProxyState::new(
             Arc::new(prepared.config),
             registry,
+            Some(&old),
         )));
         Ok(fresh)
+    }
+
+    /// Puts a new certificate set in use with the acceptors built for it, together:
+    /// a handshake never meets a set whose client certificate settings its acceptor
+    /// does not have.
+    fn install_certificates(&self, certs: Arc<CertSet>, tls: TlsAcceptors) {
+        self.certs.replace_shared(certs);
+        self.tls_acceptor.store(Arc::new(tls));
+    }
+
+    /// Certificate files renewed in place (the watch): loads them again and puts
+    /// them in use with the current TLS policy. The text says what did not load.
+    pub fn renew_certificates(&self, loaded: Vec<LoadedCert>) -> Result<(), String> {
+        let state = self.state.load_full();
+        let certs = Arc::new(CertSet::new(loaded));
+        let policy = tls_policy(&state.config);
+        let tls = tls_acceptors(&self.config_path, &self.certs, &certs, &policy)?;
+        self.install_certificates(certs, tls);
+        Ok(())
     }
 
     /// What the admin port reads.

@@ -136,7 +136,7 @@ async fn read_chunked(
 }
 
 /// The policy's view of a parsed request on this connection.
-fn facts<'a>(lean: &Lean<'_>, head: &'a Head<'a>) -> RequestFacts<'a> {
+fn facts<'a>(lean: &Lean<'a>, head: &'a Head<'a>) -> RequestFacts<'a> {
     RequestFacts {
         method: head.method,
         host: head.host,
@@ -146,6 +146,7 @@ fn facts<'a>(lean: &Lean<'_>, head: &'a Head<'a>) -> RequestFacts<'a> {
         tls: lean.conn.tls_version.is_some(),
         content_length: head.has_length.then_some(head.content_length),
         request_id: head.header("x-request-id"),
+        client_cert: lean.conn.client_cert(),
     }
 }
 
