@@ -19,6 +19,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
@@ -57,6 +58,10 @@ class HeaderRecorder:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Head and body leave in one write (a small second write would wait for the
+            # proxy's delayed ACK: 40 ms per request on a reused upstream connection).
+            wbufsize = 65536
+            disable_nagle_algorithm = True
 
             def do_GET(self):
                 fields = [(k.lower(), v) for k, v in self.headers.items()]
@@ -184,22 +189,20 @@ def pki(workdir, ca):
     partners = CA.create(workdir / "partners-ca", "Partners CA")
     other = CA.create(workdir / "other-ca", "Someone else's CA")
     d = workdir / "clients"
-
-    class Pki:
-        ca = partners
-        other_ca = other
-        a = partners.issue_client(d, "partner-a", cn=PARTNER_A, org="Partner A", dns=[PARTNER_A],
-                                  uris=["spiffe://partners/a"])
-        b = partners.issue_client(d, "partner-b", cn=PARTNER_B, org="Partner B", dns=[PARTNER_B],
-                                  uris=["spiffe://partners/b"])
-        foreign = other.issue_client(d, "foreign", cn=PARTNER_A, org="Partner A", dns=[PARTNER_A])
-        expired = partners.issue_client(d, "expired", cn="expired.example.test", dns=["expired.example.test"],
-                                        expired=True)
-        revoked = partners.issue_client(d, "revoked", cn="revoked.example.test", dns=["revoked.example.test"])
-        crl = partners.write_crl(workdir / "partners.crl.pem", revoked=[revoked.serial])
-        server = ca.issue(workdir, "api", [CUSTOM_HOST])
-        open_server = ca.issue(workdir, "open", [OPEN_HOST])
-    return Pki
+    revoked = partners.issue_client(d, "revoked", cn="revoked.example.test", dns=["revoked.example.test"])
+    return SimpleNamespace(
+        ca=partners, other_ca=other,
+        a=partners.issue_client(d, "partner-a", cn=PARTNER_A, org="Partner A", dns=[PARTNER_A],
+                                uris=["spiffe://partners/a"]),
+        b=partners.issue_client(d, "partner-b", cn=PARTNER_B, org="Partner B", dns=[PARTNER_B],
+                                uris=["spiffe://partners/b"]),
+        foreign=other.issue_client(d, "foreign", cn=PARTNER_A, org="Partner A", dns=[PARTNER_A]),
+        expired=partners.issue_client(d, "expired", cn="expired.example.test", dns=["expired.example.test"],
+                                      expired=True),
+        revoked=revoked,
+        crl=partners.write_crl(workdir / "partners.crl.pem", revoked=[revoked.serial]),
+        server=ca.issue(workdir, "api", [CUSTOM_HOST]),          # from the session CA, like every proxy's
+        open_server=ca.issue(workdir, "open", [OPEN_HOST]))
 
 
 # -- required mutual TLS ----------------------------------------------------------------------
@@ -370,12 +373,14 @@ def test_rate_limit_answers_429_past_the_burst_and_spares_other_clients(new_prox
 
 
 FLOOD_WARMUP, FLOOD_SOURCES, FLOOD_SECONDS, FLOOD_WORKERS = 1_000, 10_000, 60.0, 8
-# Growth allowed after the warm-up. The limiter's state for 1,000 keys is a few hundred
-# bytes each (well under 1 MiB); everything else a connection holds (about 27 KiB while
-# open, docs/capacity.md) is freed when it closes, and at most FLOOD_WORKERS are open at
-# once. 20 MiB leaves room for allocator caches while catching per-key growth: 10,000
-# keys kept at even 2 KiB each would add 20 MiB.
-FLOOD_RSS_BOUND_KIB = 20 * 1024
+# Growth allowed after the warm-up (measured: about 150 KiB). The warm-up already filled
+# the limiter to its cap of 1,000 keys, so what the flood may add is allocator slack;
+# at most FLOOD_WORKERS connections are open at once and each frees its buffers (about
+# 27 KiB, docs/capacity.md) when it closes. 4 MiB fails on anything a connection leaves
+# behind from about 400 bytes up (10,000 x 400 B). A limiter ignoring max_keys would
+# add only about 1 MB here (about 100 bytes per key), which is why the key gauge is
+# checked as well: it must stay at or below the cap.
+FLOOD_RSS_BOUND_KIB = 4 * 1024
 
 
 def flood(p: Proxy, first: int, count: int, deadline: float) -> dict:
@@ -385,7 +390,7 @@ def flood(p: Proxy, first: int, count: int, deadline: float) -> dict:
     numbers = iter(range(first, first + count))
     lock = threading.Lock()
     out: dict = {"statuses": {}, "errors": {}, "done": 0}
-    req = f"GET /flood HTTP/1.1\r\nHost: {CUSTOM_HOST}\r\nConnection: close\r\n\r\n".encode()
+    req = f"GET /health HTTP/1.1\r\nHost: {CUSTOM_HOST}\r\nConnection: close\r\n\r\n".encode()
 
     def work():
         while time.monotonic() < deadline:
@@ -466,8 +471,9 @@ def test_reload_swaps_client_ca_and_rate_limit_without_failing_a_request(new_pro
                                                                         request_path):
     """SIGHUP from CA A to a bundle of A and B with a new burst while a CA-A client keeps
     sending: no request fails; a CA-B client that was refused before is served after; the
-    changed rate limit starts fresh with its new burst. Then the CA file is replaced in
-    place without a signal (the certificate file watch): the CA-A client is refused."""
+    changed rate limit starts fresh with its new burst (a bucket drained a moment before
+    the reload would have refilled at most a token or two). Then the CA file is replaced
+    in place without a signal (the certificate file watch): the CA-A client is refused."""
     ca_a, ca_b = CA.create(workdir / "ca-a", "Partners CA A"), CA.create(workdir / "ca-b", "Partners CA B")
     client_a = ca_a.issue_client(workdir / "clients", "a", cn=PARTNER_A, dns=[PARTNER_A])
     client_b = ca_b.issue_client(workdir / "clients", "b", cn=PARTNER_B, dns=[PARTNER_B])
@@ -485,9 +491,6 @@ def test_reload_swaps_client_ca_and_rate_limit_without_failing_a_request(new_pro
     rc, code, _ = curl_status(p, CUSTOM_HOST, "/before-b", cert=client_b)
     assert rc != 0, f"a CA-B certificate was accepted before the reload: {code}"
     n = 15
-    before_429, secs = burst_429s(p, client_a, src, n, "/limited/v1")
-    assert n - 5 - (math.floor(secs) + 1) <= before_429 <= n - 5, (before_429, secs)
-
     load = Load(p.at, host=CUSTOM_HOST, path="/load", ca=p.ca_path, rate=40, workers=8, max_requests=400,
                 max_seconds=6)
     load.context.load_cert_chain(str(client_a.cert_path), str(client_a.key_path))
@@ -496,25 +499,29 @@ def test_reload_swaps_client_ca_and_rate_limit_without_failing_a_request(new_pro
     new_limit = dict(limit, burst=8)
     next(r for r in cfg["route"] if r.get("path_prefix") == "/limited")["rate_limit"] = new_limit
     with load:
-        time.sleep(2)
+        time.sleep(1.5)
+        before_429, secs = burst_429s(p, client_a, src, n, "/limited/v1")
+        t_reload = time.monotonic()
         p.reload(cfg)
-        time.sleep(3)
+        net.wait_until(lambda: curl_status(p, CUSTOM_HOST, "/after-b", cert=client_b)[:2] == (0, "200"), 10,
+                       interval=0.1, what="a CA-B client served after the SIGHUP")
+        applied = time.monotonic() - t_reload
+        after_429, secs2 = burst_429s(p, client_a, src, n, "/limited/v2")
+        time.sleep(max(0.0, load.started + 5 - time.monotonic()))
     s = load.summary()
     assert s["total"] > 100 and s["failed"] == 0, f"{s}\n{load.fail_detail()}"
     assert p.running(), p.tail()
-
-    assert curl_status(p, CUSTOM_HOST, "/after-b", cert=client_b)[:2] == (0, "200"), "CA B not trusted after SIGHUP"
-    assert curl_status(p, CUSTOM_HOST, "/after-a", cert=client_a)[:2] == (0, "200")
-    after_429, secs = burst_429s(p, client_a, src, n, "/limited/v2")
-    assert n - 8 - (math.floor(secs) + 1) <= after_429 <= n - 8, \
+    assert n - 5 - (math.floor(secs) + 1) <= before_429 <= n - 5, (before_429, secs)
+    assert n - 8 - (math.floor(secs2) + 1) <= after_429 <= n - 8, \
         f"after the reload {after_429} x 429 of {n}: the new burst of 8 did not start fresh"
+    assert curl_status(p, CUSTOM_HOST, "/after-a", cert=client_a)[:2] == (0, "200")
 
     bundle(workdir / "client-ca-v2.pem", ca_b)   # replaced in place: the file watch, no SIGHUP
     net.wait_until(lambda: curl_status(p, CUSTOM_HOST, "/watch-a", cert=client_a)[0] != 0, 10,
                    interval=0.5, what="the CA-A client refused after the CA file changed")
     assert curl_status(p, CUSTOM_HOST, "/watch-b", cert=client_b)[:2] == (0, "200")
-    report.record("partner_access_reload", request_path=request_path, load=s, burst_429_before=before_429,
-                  burst_429_after=after_429)
+    report.record("partner_access_reload", request_path=request_path, load=s, reload_applied_s=round(applied, 2),
+                  burst_429_before=before_429, burst_429_after=after_429)
 
 
 # -- staticedge check -------------------------------------------------------------------------
