@@ -247,8 +247,16 @@ def test_required_client_certificate_is_checked_in_the_handshake(new_proxy, reco
     rc, code, err = curl_status(p, OPEN_HOST, f"/open/{t}", headers=SPOOFED)
     assert (rc, code) == (0, "200"), f"host without mTLS: rc={rc} status={code!r}: {err}"
     assert identity(recorder.only(t)) == {}, f"spoofed identity reached the upstream: {recorder.only(t)}"
+
+    # CRL rotation: a new CRL revoking partner-a, renamed into place; the file watch picks it up.
+    t_crl = time.monotonic()
+    pki.ca.write_crl(pki.crl, revoked=[pki.revoked.serial, pki.a.serial])
+    net.wait_until(lambda: curl_status(p, CUSTOM_HOST, f"/crl/{tok()}", cert=pki.a)[0] != 0, 10, interval=0.25,
+                   what="partner-a refused after its certificate was added to the CRL file")
+    crl_seconds = time.monotonic() - t_crl
+    assert curl_status(p, CUSTOM_HOST, f"/crl-b/{tok()}", cert=pki.b)[:2] == (0, "200")
     report.record("partner_access_required_mtls", request_path=request_path, refused=refused,
-                  handshake_errors=errors, identity=seen)
+                  handshake_errors=errors, identity=seen, crl_rotation_seconds=round(crl_seconds, 2))
 
 
 # -- optional mutual TLS, route rules ----------------------------------------------------------
@@ -520,6 +528,15 @@ def test_reload_swaps_client_ca_and_rate_limit_without_failing_a_request(new_pro
     net.wait_until(lambda: curl_status(p, CUSTOM_HOST, "/watch-a", cert=client_a)[0] != 0, 10,
                    interval=0.5, what="the CA-A client refused after the CA file changed")
     assert curl_status(p, CUSTOM_HOST, "/watch-b", cert=client_b)[:2] == (0, "200")
+
+    before = p.scrape()   # a CA file that is missing refuses the reload; the running settings stay
+    broken = dict(cfg, tls=dict(cfg["tls"], certificate=[dict(cfg["tls"]["certificate"][0],
+                                                              client_ca=str(workdir / "gone.pem"))]))
+    p.reload(broken)
+    net.wait_until(lambda: p.scrape().delta(before, "staticedge_config_reloads_total", result="error") == 1, 10,
+                   what="the reload with a missing client_ca refused")
+    assert curl_status(p, CUSTOM_HOST, "/refused-b", cert=client_b)[:2] == (0, "200")
+    assert curl_status(p, CUSTOM_HOST, "/refused-a", cert=client_a)[0] != 0
     report.record("partner_access_reload", request_path=request_path, load=s, reload_applied_s=round(applied, 2),
                   burst_429_before=before_429, burst_429_after=after_429)
 
