@@ -127,8 +127,9 @@ def tok() -> str:
 
 def curl_status(p: Proxy, host: str, path: str, *, cert=None, http2: bool = False,
                 headers: dict | None = None) -> tuple[int, str, str]:
-    """(curl exit code, HTTP status as curl wrote it, curl's stderr) for one request."""
-    args = ["-o", "/dev/null", "-w", "%{http_code}", "--cacert", p.ca_path, "--resolve", p.resolve(host),
+    """(curl exit code, HTTP status as curl wrote it, curl's stderr) for one request; with
+    http2, the status is followed by the HTTP version used ("200 2")."""
+    args = ["-o", "/dev/null", "-w", "%{http_code}" + (" %{http_version}" if http2 else ""), "--cacert", p.ca_path, "--resolve", p.resolve(host),
             "--http2" if http2 else "--http1.1"]
     if cert is not None:
         args += ["--cert", cert.cert_path, "--key", cert.key_path]
@@ -301,8 +302,9 @@ def test_optional_client_certificate_routes_require_and_allow_list(new_proxy, re
 
     t = tok()
     rc, code, err = curl_status(p, CUSTOM_HOST, f"/needs/h2-{t}", cert=pki.a, http2=True, headers=SPOOFED)
-    assert (rc, code) == (0, "200"), f"HTTP/2 with a certificate: rc={rc} status={code!r}: {err}"
+    assert (rc, code) == (0, "200 2"), f"HTTP/2 with a certificate: rc={rc} status and version {code!r}: {err}"
     assert identity(recorder.only(t)) == expected_identity(pki.a), recorder.only(t)
+    h2_token = t
 
     after = p.scrape()
     assert after.delta(before, "staticedge_rejected_requests_total", reason="client_cert_required") == 2
@@ -320,6 +322,9 @@ def test_optional_client_certificate_routes_require_and_allow_list(new_proxy, re
             assert r.get("client_fingerprint") == leaf.fingerprint, r
         else:
             assert r.get("client_subject") is None and r.get("client_fingerprint") is None, r
+    h2 = [r for r in recs if h2_token in (r.get("path") or "")]
+    assert len(h2) == 1 and h2[0].get("alpn") == "h2" and h2[0].get("client_verify") == "SUCCESS" \
+        and h2[0].get("client_fingerprint") == pki.a.fingerprint, h2
     report.record("partner_access_optional_mtls", request_path=request_path,
                   sample=by_token[tokens[1][0]])
 
