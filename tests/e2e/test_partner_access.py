@@ -129,7 +129,8 @@ def curl_status(p: Proxy, host: str, path: str, *, cert=None, http2: bool = Fals
                 headers: dict | None = None) -> tuple[int, str, str]:
     """(curl exit code, HTTP status as curl wrote it, curl's stderr) for one request; with
     http2, the status is followed by the HTTP version used ("200 2")."""
-    args = ["-o", "/dev/null", "-w", "%{http_code}" + (" %{http_version}" if http2 else ""), "--cacert", p.ca_path, "--resolve", p.resolve(host),
+    write_out = "%{http_code} %{http_version}" if http2 else "%{http_code}"
+    args = ["-o", "/dev/null", "-w", write_out, "--cacert", p.ca_path, "--resolve", p.resolve(host),
             "--http2" if http2 else "--http1.1"]
     if cert is not None:
         args += ["--cert", cert.cert_path, "--key", cert.key_path]
