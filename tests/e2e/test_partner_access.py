@@ -32,7 +32,7 @@ from harness.proxy import Proxy, run_cli
 from harness.rawtls import RawTls, parse_response, proxy_v2
 from harness.tools import curl
 
-pytestmark = [pytest.mark.security, pytest.mark.pending_lead]
+pytestmark = [pytest.mark.security]
 
 OPEN_HOST = "open.example.test"           # a certificate without client_ca
 PARTNER_A = "partner-a.example.test"
