@@ -17,7 +17,7 @@ import pytest
 from harness import httpc, net, procs, tomlw
 from harness.paths import CUSTOM_HOST, EB_HOST
 from harness.procs import Managed
-from harness.proxy import Proxy, ProxyBuilder, run_cli
+from harness.proxy import Proxy, ProxyBuilder, check_refuses, line_of, located, run_cli
 from harness.tools import curl, s_client_cert
 
 pytestmark = pytest.mark.core
@@ -228,19 +228,6 @@ def good_config_text(core_proxy, core_leaf) -> str:
     return tomlw.dumps(core_proxy.certificate(core_leaf).config())
 
 
-def _line_of(text: str, needle: str) -> int:
-    for i, line in enumerate(text.splitlines(), 1):
-        if needle in line:
-            return i
-    raise AssertionError(f"{needle!r} not in config")
-
-
-def _located(stderr: str, path) -> list[tuple[int, int, str]]:
-    """The `path:line:col: message` lines of check's output, as (line, col, message)."""
-    return [(int(l), int(c), m) for l, c, m in
-            re.findall(rf"^{re.escape(str(path))}:(\d+):(\d+): (\S.*)$", stderr, re.M)]
-
-
 def test_check_good_config_exits_0(staticedge_bin, workdir, good_config_text):
     path = workdir / "good.toml"
     path.write_text(good_config_text)
@@ -251,7 +238,7 @@ def test_check_good_config_exits_0(staticedge_bin, workdir, good_config_text):
     assert p.stdout.splitlines() == [
         f"{path}: configuration and certificates OK "
         "(1 listener(s), 4 route(s), 2 upstream(s), 1 certificate(s))"], p.stdout
-    assert _located(p.stderr, path) == [], p.stderr
+    assert located(p.stderr, path) == [], p.stderr
 
 
 BROKEN = {
@@ -271,14 +258,10 @@ def test_check_broken_config_names_file_line_col(staticedge_bin, workdir, good_c
     edit, marker = BROKEN[kind]
     text = edit(good_config_text)
     path = workdir / f"broken-{kind}.toml"
-    path.write_text(text)
-    line = _line_of(text, marker)
-    p = run_cli(staticedge_bin, "check", "--config", path)
-    print(f"check {kind}: rc={p.returncode}\nstderr:\n{p.stderr}")
-    assert p.returncode == 1, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    located = _located(p.stderr, path)
-    assert located, f"no `{path}:line:col: message` line on stderr:\n{p.stderr}"
-    lines = {l for l, _, _ in located}
+    line = line_of(text, marker)
+    p, found = check_refuses(staticedge_bin, path, text)
+    assert found, f"no `{path}:line:col: message` line on stderr:\n{p.stderr}"
+    lines = {l for l, _, _ in found}
     ok_lines = {line}
     if kind == "unknown_upstream":  # the [[route]] header is an acceptable place too
         ok_lines.add(max(i for i, l in enumerate(text.splitlines()[:line], 1) if l.strip() == "[[route]]"))
@@ -295,10 +278,10 @@ def test_check_reports_every_error(staticedge_bin, workdir, good_config_text):
     p = run_cli(staticedge_bin, "check", "--config", path)
     print(p.stderr)
     assert p.returncode == 1
-    located = [m for _, _, m in _located(p.stderr, path)]
-    assert len(located) >= 2, f"both problems (unknown upstream, missing cert) expected:\n{p.stderr}"
-    assert any("no-such-upstream" in m for m in located), located
-    assert any("missing-cert.pem" in m for m in located), located
+    found = [m for _, _, m in located(p.stderr, path)]
+    assert len(found) >= 2, f"both problems (unknown upstream, missing cert) expected:\n{p.stderr}"
+    assert any("no-such-upstream" in m for m in found), found
+    assert any("missing-cert.pem" in m for m in found), found
 
 
 @pytest.mark.pending_lead
@@ -311,16 +294,16 @@ def test_check_reports_unknown_key_wrong_type_and_bad_value_in_one_run(staticedg
     path = workdir / "three-kinds.toml"
     path.write_text(text)
     want = {  # what, at which line, with a message saying (the message today's first-error report gives)
-        "unknown key": (_line_of(text, "threadz = 2"), r"threadz"),
-        "wrong type": (_line_of(text, 'threads = "one"'), r"threads|invalid type"),
-        "invalid value": (_line_of(text, "retries = 99"), r"retries"),
+        "unknown key": (line_of(text, "threadz = 2"), r"threadz"),
+        "wrong type": (line_of(text, 'threads = "one"'), r"threads|invalid type"),
+        "invalid value": (line_of(text, "retries = 99"), r"retries"),
     }
     p = run_cli(staticedge_bin, "check", "--config", path)
     print(f"check: rc={p.returncode}\nstderr:\n{p.stderr}")
     assert p.returncode == 1, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    located = _located(p.stderr, path)
+    found = located(p.stderr, path)
     missing = {kind: f"line {line}, /{says}/" for kind, (line, says) in want.items()
-               if not any(l == line and re.search(says, m) for l, _, m in located)}
+               if not any(l == line and re.search(says, m) for l, _, m in found)}
     assert not missing, f"not reported as {path}:line:col: {missing}\nstderr:\n{p.stderr}"
 
 
@@ -367,9 +350,9 @@ def test_run_fails_on_bad_key(core_proxy, core_leaf, workdir, kind):
     print(f"rc={rc} after {took:.1f}s:\n{out}")
     assert rc == 1, out
     text = p.config_path.read_text()
-    located = _located(out, p.config_path)
-    assert [l for l, _, m in located if key.name in m], f"no {p.config_path}:line:col line naming {key.name}:\n{out}"
-    assert {l for l, _, _ in located} & {_line_of(text, str(key)), _line_of(text, "[[tls.certificate]]")}, out
+    found = located(out, p.config_path)
+    assert [l for l, _, m in found if key.name in m], f"no {p.config_path}:line:col line naming {key.name}:\n{out}"
+    assert {l for l, _, _ in found} & {line_of(text, str(key)), line_of(text, "[[tls.certificate]]")}, out
 
 
 # -- staticedge demo -------------------------------------------------------------------

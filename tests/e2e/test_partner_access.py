@@ -28,7 +28,7 @@ from harness import httpc, net, report, tomlw
 from harness.certs import CA, bundle
 from harness.load import Load
 from harness.paths import CUSTOM_HOST
-from harness.proxy import Proxy, run_cli
+from harness.proxy import Proxy, check_refuses, line_of, run_cli
 from harness.rawtls import RawTls, parse_response, proxy_v2
 from harness.tools import curl
 
@@ -549,17 +549,6 @@ def test_reload_swaps_client_ca_and_rate_limit_without_failing_a_request(new_pro
 
 # -- staticedge check -------------------------------------------------------------------------
 
-def _line_of(text: str, needle: str) -> int:
-    for i, line in enumerate(text.splitlines(), 1):
-        if needle in line:
-            return i
-    raise AssertionError(f"{needle!r} not in the configuration")
-
-
-def _located(stderr: str, path) -> list[tuple[int, str]]:
-    return [(int(l), m) for l, _, m in re.findall(rf"^{re.escape(str(path))}:(\d+):(\d+): (\S.*)$", stderr, re.M)]
-
-
 CHECK_CASES = {
     # name: (edit of the good TOML text, text on the line the error must name, the message says)
     "missing_client_ca": (lambda t, d: re.sub(r'client_ca = "[^"]+"', f'client_ca = "{d}/missing-ca.pem"', t),
@@ -600,11 +589,7 @@ def test_check_names_the_line_of_a_partner_access_mistake(staticedge_bin, workdi
     text = edit(partner_config_text, workdir)
     assert text != partner_config_text, "the edit changed nothing"
     path = workdir / f"broken-{kind}.toml"
-    path.write_text(text)
-    line = _line_of(text, marker)
-    p = run_cli(staticedge_bin, "check", "--config", path)
-    print(f"check {kind}: rc={p.returncode}\nstderr:\n{p.stderr}")
-    assert p.returncode == 1, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    located = _located(p.stderr, path)
-    assert any(l == line and says in m for l, m in located), \
+    line = line_of(text, marker)
+    _, located = check_refuses(staticedge_bin, path, text)
+    assert any(l == line and says in m for l, _, m in located), \
         f"expected {path}:{line}:col naming {says!r}, got {located}\n{text}"

@@ -9,8 +9,9 @@
 //! A CRL past its next-update time is still used (rustls' default), so an operator
 //! whose CRL refresh stalls keeps refusing what it revoked rather than everything.
 
+use crate::load::{read_certificates, read_file};
 use rustls::crypto::aws_lc_rs::default_provider;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
+use rustls::pki_types::CertificateRevocationListDer;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientCertVerifierBuilder, WebPkiClientVerifier};
 use rustls::RootCertStore;
@@ -74,17 +75,11 @@ fn verifier_builder(
 
 /// Every `CERTIFICATE` block of the CA file, as trust anchors.
 fn read_roots(path: &Path) -> Result<RootCertStore, String> {
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("cannot read client CA file {}: {e}", path.display()))?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{}: no PEM \"CERTIFICATE\" block found (client_ca needs the CA certificates client certificates chain to)",
-            path.display()
-        ));
-    }
+    let certs = read_certificates(
+        path,
+        "client CA file",
+        "client_ca needs the CA certificates client certificates chain to",
+    )?;
     let mut roots = RootCertStore::empty();
     for (i, cert) in certs.into_iter().enumerate() {
         roots.add(cert).map_err(|e| {
@@ -100,8 +95,7 @@ fn read_roots(path: &Path) -> Result<RootCertStore, String> {
 
 /// Every `X509 CRL` block of one CRL file; a file with none is an error.
 fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
-    let pem =
-        std::fs::read(path).map_err(|e| format!("cannot read CRL file {}: {e}", path.display()))?;
+    let pem = read_file(path, "CRL file")?;
     let crls: Vec<CertificateRevocationListDer<'static>> =
         rustls_pemfile::crls(&mut pem.as_slice())
             .collect::<Result<_, _>>()

@@ -150,22 +150,38 @@ fn looks_swapped(f: &CertificateFiles) -> bool {
     !has_cert(&cert_pem) && has_key(&cert_pem) && has_cert(&key_pem)
 }
 
-fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
 }
 
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = read_file(path, "certificate")?;
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
+    read_certificates(path, "certificate", "")
+}
+
+/// Every `CERTIFICATE` block of the PEM file at `path`; `what` names the file in
+/// messages, `hint` (when not empty) says what it should hold. A file with none is
+/// an error.
+pub(crate) fn read_certificates(
+    path: &Path,
+    what: &str,
+    hint: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = read_file(path, what)?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
-    if chain.is_empty() {
+    if certs.is_empty() {
+        let hint = if hint.is_empty() {
+            String::new()
+        } else {
+            format!(" ({hint})")
+        };
         return Err(format!(
-            "{}: no PEM \"CERTIFICATE\" block found",
+            "{}: no PEM \"CERTIFICATE\" block found{hint}",
             path.display()
         ));
     }
-    Ok(chain)
+    Ok(certs)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {

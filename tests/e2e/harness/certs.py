@@ -39,6 +39,14 @@ def _key_pem(key) -> bytes:
                              serialization.NoEncryption())
 
 
+def _validity(expired: bool, days: int) -> tuple[dt.datetime, dt.datetime]:
+    """notBefore and notAfter: ended yesterday when `expired`, else from an hour ago for `days`."""
+    now = dt.datetime.now(dt.timezone.utc)
+    if expired:
+        return now - dt.timedelta(days=10), now - dt.timedelta(days=1)
+    return now - dt.timedelta(hours=1), now + dt.timedelta(days=days)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
@@ -103,11 +111,7 @@ class CA:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         key = _key(key_type)
-        now = dt.datetime.now(dt.timezone.utc)
-        if expired:
-            nb, na = now - dt.timedelta(days=10), now - dt.timedelta(days=1)
-        else:
-            nb, na = now - dt.timedelta(hours=1), now + dt.timedelta(days=days)
+        nb, na = _validity(expired, days)
         serial = serial if serial is not None else x509.random_serial_number()
         cn = names[0] if names else stem
         cert = (x509.CertificateBuilder()
@@ -138,11 +142,7 @@ class CA:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         key = _key("ec")
-        now = dt.datetime.now(dt.timezone.utc)
-        if expired:
-            nb, na = now - dt.timedelta(days=10), now - dt.timedelta(days=1)
-        else:
-            nb, na = now - dt.timedelta(hours=1), now + dt.timedelta(days=days)
+        nb, na = _validity(expired, days)
         serial = serial if serial is not None else x509.random_serial_number()
         # O before CN, as real certificates order them: RFC 4514 prints "CN=...,O=..."
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)] if org else []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import signal
 import subprocess
 import time
@@ -361,3 +362,27 @@ def run_cli(binary: str | Path, *args, timeout: float = 30.0, cwd=None) -> subpr
     """Run `staticedge ARGS` to completion (check, --version)."""
     return subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based number of the first line of `text` that contains `needle`."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return i
+    raise AssertionError(f"{needle!r} not in the configuration")
+
+
+def located(stderr: str, path) -> list[tuple[int, int, str]]:
+    """The `path:line:col: message` lines of check's output, as (line, col, message)."""
+    return [(int(l), int(c), m) for l, c, m in
+            re.findall(rf"^{re.escape(str(path))}:(\d+):(\d+): (\S.*)$", stderr, re.M)]
+
+
+def check_refuses(binary: str | Path, path: Path, text: str) -> tuple[subprocess.CompletedProcess, list]:
+    """Writes `text` to `path`, runs `staticedge check` on it, asserts that it fails,
+    and returns the run and its located problems."""
+    path.write_text(text)
+    p = run_cli(binary, "check", "--config", path)
+    print(f"check {path.name}: rc={p.returncode}\nstderr:\n{p.stderr}")
+    assert p.returncode == 1, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    return p, located(p.stderr, path)
