@@ -13,6 +13,10 @@ fn route(hosts: &[&str], prefix: &str, upstream: &str) -> Route {
         host_header: HostHeader::Preserve,
         allow_cidrs: vec![],
         hosts_at: Vec::new(),
+        client_cert: Default::default(),
+        allow_client_names: vec![],
+        client_cert_at: None,
+        rate_limit: None,
     }
 }
 
