@@ -5,7 +5,7 @@
 //! Each finding is a `file:line:col` line pointing at the `cert =` line of the
 //! `[[tls.certificate]]` entry, at the route's host, or at its `client_cert`.
 
-use crate::load::CertInfo;
+use crate::load::{CertInfo, ClientTrustDates};
 use crate::store::SniIndex;
 use staticedge_config::{Config, ConfigError, ConfigErrors, HostPattern, Location};
 use std::net::IpAddr;
@@ -52,6 +52,9 @@ pub fn check_certificates(
     let mut report = CertReport::default();
     for cert in certs {
         check_validity(config_path, cert, now, &mut report);
+        if let Some(trust) = &cert.client_trust {
+            check_client_trust(config_path, trust, now, &mut report);
+        }
     }
     let serves_tls = config.listeners.iter().any(|l| l.tls);
     if serves_tls && !certs.is_empty() {
@@ -87,6 +90,66 @@ fn check_validity(config_path: &Path, cert: &CertInfo, now: SystemTime, report: 
                 utc(cert.not_after),
                 days(left)
             )));
+        }
+    }
+}
+
+/// A certificate's client CAs and CRLs against the clock. Every CA expired: no
+/// client certificate can be verified, an error. One of several expired, or the
+/// last one expiring within [`EXPIRY_WARNING`]: a warning. A CRL past its next
+/// update is still used (so what it revokes stays revoked) but may miss newer
+/// revocations: a warning.
+fn check_client_trust(
+    config_path: &Path,
+    trust: &ClientTrustDates,
+    now: SystemTime,
+    report: &mut CertReport,
+) {
+    let at = |at, message: String| ConfigError::new(config_path, at, message);
+    let latest = trust.cas.iter().map(|(_, end)| *end).max();
+    match latest {
+        Some(end) if end <= now => report.errors.push(at(
+            trust.ca_at,
+            format!(
+                "{}: every client CA certificate has expired (the last {}): no client certificate can be verified; install the renewed CA",
+                trust.ca_path,
+                utc(end)
+            ),
+        )),
+        Some(end) if end.duration_since(now).unwrap_or_default() < EXPIRY_WARNING => {
+            report.warnings.push(at(
+                trust.ca_at,
+                format!(
+                    "warning: {}: the client CA expires {} (in {}): clients stop being verified then",
+                    trust.ca_path,
+                    utc(end),
+                    days(end.duration_since(now).unwrap_or_default())
+                ),
+            ))
+        }
+        _ => {}
+    }
+    for (subject, end) in trust.cas.iter().filter(|(_, end)| *end <= now) {
+        if latest.is_some_and(|l| l > now) {
+            report.warnings.push(at(
+                trust.ca_at,
+                format!(
+                    "warning: {}: client CA {subject} expired {}; the others still verify",
+                    trust.ca_path,
+                    utc(*end)
+                ),
+            ));
+        }
+    }
+    for (path, crl_at, next_update) in &trust.crls {
+        if let Some(next) = next_update.filter(|n| *n <= now) {
+            report.warnings.push(at(
+                *crl_at,
+                format!(
+                    "warning: {path} is past its next update ({}): it is still used, but revocations since are not in it; refresh it",
+                    utc(next)
+                ),
+            ));
         }
     }
 }

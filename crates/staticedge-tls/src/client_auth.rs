@@ -9,7 +9,7 @@
 //! A CRL past its next-update time is still used (rustls' default), so an operator
 //! whose CRL refresh stalls keeps refusing what it revoked rather than everything.
 
-use crate::load::{read_certificates, read_file};
+use crate::load::{read_certificates, read_file, to_time, ClientTrustDates};
 use rustls::crypto::aws_lc_rs::default_provider;
 use rustls::pki_types::CertificateRevocationListDer;
 use rustls::server::danger::ClientCertVerifier;
@@ -18,6 +18,8 @@ use rustls::RootCertStore;
 use staticedge_config::{ClientAuthFiles, ClientAuthMode, Location};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
+use x509_parser::prelude::{CertificateRevocationList, FromDer, X509Certificate};
 
 /// What a handshake that selects one certificate does with the client's
 /// certificate: the mode, and the verifier rustls calls with the client's chain.
@@ -30,14 +32,33 @@ pub struct ClientAuth {
     pub verifier: Arc<dyn ClientCertVerifier>,
 }
 
-/// Reads the CA file and the CRLs of one certificate and builds its verifier; an
-/// error names the file and carries the location of the line that names it.
-pub(crate) fn load_client_auth(files: &ClientAuthFiles) -> Result<ClientAuth, (Location, String)> {
-    let roots = Arc::new(read_roots(&files.ca).map_err(|m| (files.ca_at, m))?);
+/// Reads the CA file and the CRLs of one certificate and builds its verifier, with
+/// the dates the checks look at; an error names the file and carries the location
+/// of the line that names it.
+pub(crate) fn load_client_auth(
+    files: &ClientAuthFiles,
+) -> Result<(ClientAuth, ClientTrustDates), (Location, String)> {
+    let (roots, cas) = read_roots(&files.ca).map_err(|m| (files.ca_at, m))?;
+    let roots = Arc::new(roots);
+    let mut dates = ClientTrustDates {
+        ca_path: files.ca.display().to_string(),
+        ca_at: files.ca_at,
+        cas,
+        crls: Vec::new(),
+    };
     let mut crls = Vec::new();
     for (i, path) in files.crls.iter().enumerate() {
         let at = files.crls_at.get(i).copied().unwrap_or(files.ca_at);
         let file_crls = read_crls(path).map_err(|m| (at, m))?;
+        for crl in &file_crls {
+            let next_update = CertificateRevocationList::from_der(crl.as_ref())
+                .ok()
+                .and_then(|(_, crl)| crl.next_update())
+                .map(to_time);
+            dates
+                .crls
+                .push((path.display().to_string(), at, next_update));
+        }
         // Parse this file's CRLs on their own, so a bad one is reported at its line.
         verifier_builder(roots.clone(), files.mode, file_crls.clone())
             .build()
@@ -52,10 +73,11 @@ pub(crate) fn load_client_auth(files: &ClientAuthFiles) -> Result<ClientAuth, (L
                 format!("{}: cannot verify clients: {e}", files.ca.display()),
             )
         })?;
-    Ok(ClientAuth {
+    let auth = ClientAuth {
         mode: files.mode,
         verifier,
-    })
+    };
+    Ok((auth, dates))
 }
 
 /// The one place the verifier's settings are decided (see the module comment).
@@ -73,13 +95,19 @@ fn verifier_builder(
     }
 }
 
-/// Every `CERTIFICATE` block of the CA file, as trust anchors.
-fn read_roots(path: &Path) -> Result<RootCertStore, String> {
+/// Every `CERTIFICATE` block of the CA file, as trust anchors, with each one's
+/// subject and end of validity.
+fn read_roots(path: &Path) -> Result<(RootCertStore, Vec<(String, SystemTime)>), String> {
     let certs = read_certificates(
         path,
         "client CA file",
         "client_ca needs the CA certificates client certificates chain to",
     )?;
+    let dates = certs
+        .iter()
+        .filter_map(|c| X509Certificate::from_der(c.as_ref()).ok())
+        .map(|(_, c)| (c.subject().to_string(), to_time(c.validity().not_after)))
+        .collect();
     let mut roots = RootCertStore::empty();
     for (i, cert) in certs.into_iter().enumerate() {
         roots.add(cert).map_err(|e| {
@@ -90,7 +118,7 @@ fn read_roots(path: &Path) -> Result<RootCertStore, String> {
             )
         })?;
     }
-    Ok(roots)
+    Ok((roots, dates))
 }
 
 /// Every `X509 CRL` block of one CRL file; a file with none is an error.

@@ -26,7 +26,7 @@ pub use cert_checks::{check_certificates, CertReport, EXPIRY_WARNING};
 pub use client::ClientIdentity;
 pub use client_auth::ClientAuth;
 pub use hello::{peek_server_name, Peek};
-pub use load::{load_certificates, watched_files, CertInfo, LoadedCert};
+pub use load::{load_certificates, watched_files, CertInfo, ClientTrustDates, LoadedCert};
 pub use server_config::{build_client_auth_config, build_server_config, TlsPolicy};
 pub use staticedge_config::ClientAuthMode;
 pub use store::{CertSet, CertStore};

@@ -33,6 +33,23 @@ pub struct CertInfo {
     /// Whether handshakes that select this certificate ask for a client certificate,
     /// and how strictly; `None`: they do not.
     pub client_auth: Option<ClientAuthMode>,
+    /// The dates of its client CA certificates and CRLs, for the checks that catch an
+    /// expired CA or a stale CRL before a partner does.
+    pub client_trust: Option<ClientTrustDates>,
+}
+
+/// When a certificate's client trust files stop being good: every CA certificate's
+/// end of validity and every CRL's next update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTrustDates {
+    /// The `client_ca` file.
+    pub ca_path: String,
+    /// Where `client_ca = ` is in the configuration.
+    pub ca_at: Location,
+    /// Each CA certificate in it: subject (RFC 4514) and end of validity.
+    pub cas: Vec<(String, SystemTime)>,
+    /// Each CRL: its file, where that is written, and its nextUpdate when it has one.
+    pub crls: Vec<(String, Location, Option<SystemTime>)>,
 }
 
 impl CertInfo {
@@ -115,7 +132,9 @@ fn load_one(f: &CertificateFiles) -> Result<LoadedCert, (Location, String)> {
         )
     })?;
     let client_auth = f.client_auth.as_ref().map(load_client_auth).transpose()?;
-    info.client_auth = client_auth.as_ref().map(|c| c.mode);
+    info.client_auth = client_auth.as_ref().map(|(c, _)| c.mode);
+    let (client_auth, client_trust) = client_auth.unzip();
+    info.client_trust = client_trust;
     Ok(LoadedCert {
         key: Arc::new(key),
         info,
@@ -202,14 +221,6 @@ fn describe(path: &Path, leaf: &CertificateDer<'_>, at: Location) -> Result<Cert
         .and_then(|cn| cn.as_str().ok())
         .unwrap_or_default()
         .to_string();
-    let to_time = |t: ASN1Time| {
-        let secs = t.timestamp();
-        if secs >= 0 {
-            UNIX_EPOCH + Duration::from_secs(secs as u64)
-        } else {
-            UNIX_EPOCH
-        }
-    };
     Ok(CertInfo {
         path: path.display().to_string(),
         names,
@@ -220,7 +231,18 @@ fn describe(path: &Path, leaf: &CertificateDer<'_>, at: Location) -> Result<Cert
         not_before: to_time(cert.validity().not_before),
         not_after: to_time(cert.validity().not_after),
         client_auth: None,
+        client_trust: None,
     })
+}
+
+/// An ASN.1 time as a `SystemTime` (times before 1970 as the epoch).
+pub(crate) fn to_time(t: ASN1Time) -> SystemTime {
+    let secs = t.timestamp();
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        UNIX_EPOCH
+    }
 }
 
 /// DNS names (lowercase) and IP addresses from the subjectAltName extension.

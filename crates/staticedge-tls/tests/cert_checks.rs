@@ -4,7 +4,9 @@
 
 use rcgen::{date_time_ymd, CertificateParams, KeyPair, SanType};
 use staticedge_config::{ClientAuthFiles, ClientAuthMode, ClientCertRule, Config, Location};
-use staticedge_tls::{check_certificates, load_certificates, CertInfo, CertReport};
+use staticedge_tls::{
+    check_certificates, load_certificates, CertInfo, CertReport, ClientTrustDates,
+};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -335,4 +337,83 @@ fn a_route_requiring_client_certificates_needs_a_tls_listener() {
         r.errors.0[0].message,
         "route for api.example.com requires a client certificate, but no listener terminates TLS"
     );
+}
+
+/// The report for one certificate (valid around "now") whose client trust files
+/// have these dates: CA subjects with their ends, CRL next updates.
+fn client_trust_report(cas: &[(&str, SystemTime)], crl_next: &[Option<SystemTime>]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_cert(dir.path(), "a", &["a.test"], (2030, 1, 1), (2031, 1, 1));
+    let (path, config) = config(dir.path(), &["a"], &[r#"["a.test"]"#], true);
+    let mut infos: Vec<CertInfo> = load_certificates(&path, &config.tls.certificates)
+        .expect("certificates load")
+        .into_iter()
+        .map(|c| c.info)
+        .collect();
+    let at = |line| Location { line, col: 13 };
+    infos[0].client_trust = Some(ClientTrustDates {
+        ca_path: "partners-ca.pem".into(),
+        ca_at: at(4),
+        cas: cas.iter().map(|(s, end)| (s.to_string(), *end)).collect(),
+        crls: crl_next
+            .iter()
+            .map(|next| ("partners.crl.pem".to_string(), at(5), *next))
+            .collect(),
+    });
+    let report = check_certificates(&path, &config, &infos, now());
+    format!("errors:\n{}\nwarnings:\n{}", report.errors, report.warnings)
+}
+
+#[test]
+fn client_cas_and_crls_are_checked_against_the_clock() {
+    let days = |d: u64| Duration::from_secs(d * 86_400);
+    let (past, soon, later) = (now() - days(1), now() + days(3), now() + days(300));
+    let fine = client_trust_report(&[("CN=Partners", later)], &[Some(later), None]);
+    assert!(!fine.contains("se.toml:"), "{fine}");
+    let dead = client_trust_report(&[("CN=Partners", past)], &[]);
+    assert!(
+        dead.contains("se.toml:4:13: partners-ca.pem: every client CA certificate has expired")
+            && dead.find("warnings:") > dead.find("expired"),
+        "an error: {dead}"
+    );
+    let ending = client_trust_report(&[("CN=Partners", soon)], &[]);
+    assert!(
+        ending.contains("se.toml:4:13: warning: partners-ca.pem: the client CA expires"),
+        "{ending}"
+    );
+    let one_old = client_trust_report(&[("CN=Old", past), ("CN=New", later)], &[]);
+    assert!(
+        one_old.contains("warning: partners-ca.pem: client CA CN=Old expired")
+            && !one_old.contains("every client CA"),
+        "{one_old}"
+    );
+    let stale = client_trust_report(&[("CN=Partners", later)], &[Some(past)]);
+    assert!(
+        stale.contains("se.toml:5:13: warning: partners.crl.pem is past its next update"),
+        "{stale}"
+    );
+}
+
+#[test]
+fn the_dates_come_from_the_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = support::Ca::new("Partners CA");
+    let ca_path = support::write(dir.path(), "ca.pem", &ca.pem());
+    let crl_path = support::write(dir.path(), "ca.crl.pem", &ca.crl(&[7]));
+    write_cert(dir.path(), "a", &["a.test"], (2030, 1, 1), (2031, 1, 1));
+    let (path, mut config) = config(dir.path(), &["a"], &[r#"["a.test"]"#], true);
+    config.tls.certificates[0].client_auth = Some(ClientAuthFiles {
+        mode: ClientAuthMode::Required,
+        ca: ca_path,
+        ca_at: Location { line: 3, col: 1 },
+        crls: vec![crl_path],
+        crls_at: vec![Location { line: 4, col: 1 }],
+    });
+    let loaded = load_certificates(&path, &config.tls.certificates).expect("load");
+    let trust = loaded[0].info.client_trust.as_ref().expect("dates");
+    assert_eq!(trust.cas.len(), 1);
+    assert!(trust.cas[0].0.contains("Partners CA"), "{:?}", trust.cas);
+    assert!(trust.cas[0].1 > SystemTime::now(), "a CA valid now");
+    assert_eq!(trust.crls.len(), 1);
+    assert!(trust.crls[0].2.is_some(), "the CRL's next update is read");
 }
