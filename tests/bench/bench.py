@@ -49,6 +49,10 @@ SCENARIOS = [
      "tls": "1.3", "cert": "rsa"},
     {"id": "c12e", "title": "(c) new conn per request, TLS 1.2 ECDSA P-256", "kind": "hs",
      "tls": "1.2", "cert": "ecdsa"},
+    # Each proxy verifies a client certificate (required) and forwards its subject and
+    # fingerprint to the upstream, as a partner-facing host does.
+    {"id": "c13m", "title": "(c) new conn per request, TLS 1.3 ECDSA, client certificate",
+     "kind": "hs", "tls": "1.3", "cert": "ecdsa", "client_cert": True},
     {"id": "d", "title": "(d) HTTP/2, 50 conns x 10 streams, 2 B body", "kind": "h2",
      "path": "/small", "cert": "ecdsa"},
     {"id": "e", "title": "(e) idle keep-alive TLS connections held open", "kind": "idle",
@@ -302,11 +306,19 @@ http {{
 """
 
 
-def nginx_conf(d, port, cert, key, up):
+def nginx_conf(d, port, cert, key, up, client_ca=None):
     user = "user root;\n" if os.geteuid() == 0 else ""
     tls = f"""ssl_certificate {cert};
     ssl_certificate_key {key};
     ssl_protocols TLSv1.2 TLSv1.3;"""
+    if client_ca:
+        tls += f"""
+    ssl_client_certificate {client_ca};
+    ssl_verify_client on;"""
+    identity = """
+      proxy_set_header X-Client-Verify $ssl_client_verify;
+      proxy_set_header X-Client-Cert-Subject $ssl_client_s_dn;
+      proxy_set_header X-Client-Cert-Fingerprint $ssl_client_fingerprint;""" if client_ca else ""
     return f"""{user}worker_processes 1;
 worker_rlimit_nofile 19000;
 daemon off;
@@ -347,7 +359,7 @@ http {{
       proxy_set_header X-Forwarded-Proto https;
       proxy_set_header X-Forwarded-Port $server_port;
       proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Request-Id $reqid;
+      proxy_set_header X-Request-Id $reqid;{identity}
       add_header X-Request-Id $reqid always;
     }}
   }}
@@ -355,7 +367,12 @@ http {{
 """
 
 
-def haproxy_conf(d, port, pem, up):
+def haproxy_conf(d, port, pem, up, client_ca=None):
+    verify = f" ca-file {client_ca} verify required" if client_ca else ""
+    identity = """
+  http-request set-header X-Client-Verify %[ssl_c_verify]
+  http-request set-header X-Client-Cert-Subject %{+Q}[ssl_c_s_dn]
+  http-request set-header X-Client-Cert-Fingerprint %[ssl_c_der,sha2(256),hex]""" if client_ca else ""
     return f"""global
   nbthread 1
   maxconn 11000
@@ -375,7 +392,7 @@ defaults
   timeout http-keep-alive 120s
 
 frontend fe
-  bind 127.0.0.1:{port} ssl crt {pem} alpn h2,http/1.1
+  bind 127.0.0.1:{port} ssl crt {pem} alpn h2,http/1.1{verify}
   unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid
   http-request set-header X-Request-Id %[unique-id] unless {{ req.hdr(x-request-id) -m found }}
   http-request set-var(txn.reqid) req.hdr(x-request-id)
@@ -385,7 +402,7 @@ frontend fe
   http-request set-header X-Forwarded-Proto https
   http-request set-header X-Forwarded-Port %[dst_port]
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
-  http-response set-header X-Request-Id %[var(txn.reqid)]
+  http-response set-header X-Request-Id %[var(txn.reqid)]{identity}
   default_backend app
 
 backend app
@@ -395,7 +412,8 @@ backend app
 """
 
 
-def staticedge_conf(d, port, admin, cert, key, up):
+def staticedge_conf(d, port, admin, cert, key, up, client_ca=None):
+    client_auth = f'client_ca = "{client_ca}"\n' if client_ca else ""
     return f"""# written by tests/bench/bench.py
 [server]
 threads = 1
@@ -412,7 +430,7 @@ min_version = "1.2"
 [[tls.certificate]]
 cert = "{cert}"
 key = "{key}"
-
+{client_auth}
 [[listener]]
 listen = "127.0.0.1:{port}"
 
@@ -437,10 +455,13 @@ class Running:
         return [self.proc.pid] + self.extra
 
 
-def proxy_command(name, d, ports, args, up_port, cert_kind, single_process=False):
+def proxy_command(name, d, ports, args, up_port, cert_kind, single_process=False,
+                  client_cert=False):
     """Writes `name`'s configuration into `d` and says how to run it: (port, admin port
     or None, command, stdout, stderr). Shared with profile.py, which runs the same
-    command under callgrind; `single_process` keeps nginx in one process for that."""
+    command under callgrind; `single_process` keeps nginx in one process for that.
+    `client_cert`: the proxy requires a client certificate from the bench client CA."""
+    client_ca = os.path.join(args.certs, "client-ca.crt") if client_cert else None
     os.makedirs(d, exist_ok=True)
     port = ports.take()
     cert = os.path.join(args.certs, f"{cert_kind}.crt")
@@ -451,13 +472,13 @@ def proxy_command(name, d, ports, args, up_port, cert_kind, single_process=False
         admin = ports.take()
         cfg = os.path.join(d, "staticedge.toml")
         with open(cfg, "w") as f:
-            f.write(staticedge_conf(d, port, admin, cert, key, up_port))
+            f.write(staticedge_conf(d, port, admin, cert, key, up_port, client_ca))
         return port, admin, [args.bin, "run", "--config", cfg], errlog, None
     if name == "nginx":
         for t in ("tmp-body", "tmp-proxy", "tmp-fcgi", "tmp-uwsgi", "tmp-scgi"):
             os.makedirs(os.path.join(d, t), exist_ok=True)
         cfg = os.path.join(d, "nginx.conf")
-        conf = nginx_conf(d, port, cert, key, up_port)
+        conf = nginx_conf(d, port, cert, key, up_port, client_ca)
         if single_process:
             conf = conf.replace("daemon off;", "daemon off;\nmaster_process off;")
         with open(cfg, "w") as f:
@@ -466,12 +487,13 @@ def proxy_command(name, d, ports, args, up_port, cert_kind, single_process=False
         return port, None, cmd, errlog, None
     cfg = os.path.join(d, "haproxy.cfg")
     with open(cfg, "w") as f:
-        f.write(haproxy_conf(d, port, pem, up_port))
+        f.write(haproxy_conf(d, port, pem, up_port, client_ca))
     return port, None, ["haproxy", "-db", "-f", cfg], os.path.join(d, "access.log"), errlog
 
 
-def start_proxy(procs, ports, name, d, cert_kind, args, up_port):
-    port, admin, cmd, out, err = proxy_command(name, d, ports, args, up_port, cert_kind)
+def start_proxy(procs, ports, name, d, cert_kind, args, up_port, client_cert=False):
+    port, admin, cmd, out, err = proxy_command(name, d, ports, args, up_port, cert_kind,
+                                               client_cert=client_cert)
     errlog = os.path.join(d, "stderr.log")
     p = procs.start(name, cmd, PROXY_CPU, out, err)
     run = Running(name, p, port, d, admin)
@@ -613,6 +635,9 @@ def client_cmd(sc, run, args, cfg, warm):
         cmd = [sys.executable, os.path.join(HERE, "hsclient.py"), "--port", str(run.port),
                "--tls", sc["tls"], "--duration", str(d), "--workers", str(args.hs_workers),
                "--cert", os.path.join(args.certs, f"{sc['cert']}.crt")]
+        if sc.get("client_cert"):
+            cmd += ["--client-cert", os.path.join(args.certs, "client.crt"),
+                    "--client-key", os.path.join(args.certs, "client.key")]
         if warm:
             cmd.append("--probe-resume")
         return cmd
@@ -652,7 +677,7 @@ def measure_load(procs, sc, run, args, cfg, upstream):
     if rc != 0:
         raise RuntimeError(f"warm-up failed (rc {rc}):\n{warm_text[-2000:]}")
     warm_requests = 0
-    probe = None
+    probe = without_cert = None
     if sc["kind"] == "wrk":
         warm_requests = parse_wrk(warm_text).get("requests", 0)
     elif sc["kind"] == "h2":
@@ -661,6 +686,7 @@ def measure_load(procs, sc, run, args, cfg, upstream):
         w = json.loads(warm_text.strip().splitlines()[-1])
         warm_requests = w["requests"] + 2
         probe = w.get("probe")
+        without_cert = w.get("without_client_cert")
 
     out = os.path.join(run.dir, "load.out")
     cmd = client_cmd(sc, run, args, cfg, False)
@@ -692,6 +718,8 @@ def measure_load(procs, sc, run, args, cfg, upstream):
              "resumed": j["resumed"], "first_error": j["first_error"],
              "duration_s": j["elapsed_s"]}
         r["resume_probe"] = probe
+        if sc.get("client_cert"):
+            r["without_client_cert"] = without_cert
     n = r.get("requests") or 0
     cpu_s = delta["cpu"] / CLK_TCK
     r.update({
@@ -949,6 +977,13 @@ def checks(records):
                    f"(session_reused checked on every connection); control probe: offering the "
                    f"previous session was resumed in {caught} of {len(probes)} runs, so the "
                    "check does see resumption when it happens")
+    mtls = [r for r in records if "without_client_cert" in r]
+    if mtls:
+        served = [f"{r['proxy']}/round {r['round']}" for r in mtls
+                  if not str(r["without_client_cert"]).startswith("refused")]
+        out.append("client certificates (c13m): a connection without one was " + (
+            f"refused by every proxy in all {len(mtls)} runs" if not served
+            else "SERVED by " + ", ".join(served) + ": that run did not require one"))
     errs = [(r["scenario"], r["proxy"], r["round"], r.get("errors", 0), r.get("non2xx", 0))
             for r in records if r.get("errors") or r.get("non2xx")]
     out.append("errors or non-2xx answers: " + (
@@ -1032,7 +1067,7 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int)
-    ap.add_argument("--scenarios", help="comma-separated ids (a,b,c13e,c13r,c12e,d,e)")
+    ap.add_argument("--scenarios", help="comma-separated ids (a,b,c13e,c13r,c12e,c13m,d,e)")
     ap.add_argument("--proxies", help="comma-separated subset of staticedge,nginx,haproxy")
     ap.add_argument("--hs-workers", type=int, default=3)
     ap.add_argument("--proxy-cpu", type=int, default=1)
@@ -1095,7 +1130,8 @@ def main():
                             fp = os.path.join(d, fn)
                             if os.path.isfile(fp):
                                 os.unlink(fp)
-                    run = start_proxy(procs, ports, px, d, sc["cert"], args, up_port)
+                    run = start_proxy(procs, ports, px, d, sc["cert"], args, up_port,
+                                      sc.get("client_cert", False))
                     try:
                         if sc["kind"] == "idle":
                             rec = measure_idle(procs, sc, run, args, cfg, upstream)

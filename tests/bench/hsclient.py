@@ -25,8 +25,10 @@ import time
 REQ = "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: staticedge-bench\r\n\r\n"
 
 
-def make_ctx(version):
+def make_ctx(version, client_cert=None, client_key=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if client_cert:
+        ctx.load_cert_chain(client_cert, client_key)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(["http/1.1"])
@@ -85,7 +87,7 @@ def one(ctx, args, session=None):
 
 
 def worker(args, expected_der, deadline, q):
-    ctx = make_ctx(args.tls)
+    ctx = make_ctx(args.tls, args.client_cert, args.client_key)
     want_version = "TLSv1.3" if args.tls == "1.3" else "TLSv1.2"
     ok = errors = resumed = wrong = 0
     lat = []
@@ -114,7 +116,7 @@ def worker(args, expected_der, deadline, q):
 
 def probe_resume(args):
     """Shows the check works: offering the previous session must resume it."""
-    ctx = make_ctx(args.tls)
+    ctx = make_ctx(args.tls, args.client_cert, args.client_key)
     _, first = one(ctx, args)
     session = first[5]
     try:
@@ -122,6 +124,17 @@ def probe_resume(args):
         return {"first_reused": first[0], "offered_session_reused": second[0]}
     except (OSError, ssl.SSLError, ConnectionError) as e:
         return {"first_reused": first[0], "offered_session_reused": None, "error": repr(e)}
+
+
+def probe_client_cert(args):
+    """Shows the proxy really requires the client certificate: one connection without
+    it must be refused (a failed handshake, or an HTTP error as nginx answers)."""
+    ctx = make_ctx(args.tls)
+    try:
+        _, facts = one(ctx, args)
+        return "served" if facts[3] == 200 else f"refused with status {facts[3]}"
+    except (OSError, ssl.SSLError, ConnectionError, ValueError) as e:
+        return f"refused: {type(e).__name__}"
 
 
 def pct(sorted_vals, p):
@@ -140,6 +153,8 @@ def main():
     ap.add_argument("--path", default="/small")
     ap.add_argument("--body", type=int, default=2, help="expected body length, -1: any")
     ap.add_argument("--cert", help="PEM of the certificate the server must present")
+    ap.add_argument("--client-cert", help="PEM client certificate to present")
+    ap.add_argument("--client-key", help="its private key")
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--max-per-worker", type=int, default=200000)
@@ -154,6 +169,8 @@ def main():
     out = {}
     if args.probe_resume:
         out["probe"] = probe_resume(args)
+        if args.client_cert:
+            out["without_client_cert"] = probe_client_cert(args)
 
     q = mp.Queue()
     t0 = time.perf_counter()

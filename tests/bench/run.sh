@@ -106,6 +106,22 @@ make_cert() { # kind, openssl -newkey argument...
 }
 make_cert ecdsa -newkey ec -pkeyopt ec_paramgen_curve:P-256
 make_cert rsa -newkey rsa:2048
+# Client certificates (scenario c13m): a CA and one client certificate it signs.
+if [ ! -s "$certs/client.crt" ]; then
+  openssl req -x509 -nodes -days 30 -subj "/CN=bench client CA" \
+    -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$certs/client-ca.key" -out "$certs/client-ca.crt" 2>/dev/null
+  openssl req -new -nodes -subj "/CN=partner.bench.test/O=Bench Partner" \
+    -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    -keyout "$certs/client.key" -out "$certs/client.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:partner.bench.test\nextendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' \
+    >"$certs/client.ext"
+  openssl x509 -req -days 30 -in "$certs/client.csr" -CA "$certs/client-ca.crt" \
+    -CAkey "$certs/client-ca.key" -CAcreateserial -extfile "$certs/client.ext" \
+    -out "$certs/client.crt" 2>/dev/null
+  chmod 600 "$certs/client.key" "$certs/client-ca.key"
+fi
 
 echo "run.sh: load average now: $(cut -d' ' -f1-3 /proc/loadavg) (for a clean run, keep it low)"
 # A full run takes about 11 minutes; bench.py bounds itself (14 min), this bounds everything.
