@@ -7,7 +7,7 @@
 
 use crate::load::{CertInfo, ClientTrustDates};
 use crate::store::SniIndex;
-use staticedge_config::{Config, ConfigError, ConfigErrors, HostPattern, Location};
+use staticedge_config::{ClientAuthMode, Config, ConfigError, ConfigErrors, HostPattern, Location};
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -61,6 +61,9 @@ pub fn check_certificates(
         check_route_hosts(config_path, config, certs, &mut report.errors);
     }
     check_client_cert_routes(config_path, config, certs, serves_tls, &mut report.errors);
+    if serves_tls {
+        check_unguarded_routes(config_path, config, certs, &mut report.warnings);
+    }
     report.errors = std::mem::take(&mut report.errors).sorted();
     report.warnings = std::mem::take(&mut report.warnings).sorted();
     report
@@ -214,6 +217,43 @@ fn check_client_cert_routes(
                 )
             };
             errors.push(ConfigError::new(config_path, at, problem));
+        }
+    }
+}
+
+/// A route that does not itself require a client certificate on a host whose
+/// certificate has `client_auth = "required"`: the handshake asks only when the
+/// client names that host (SNI), so a client that names another host of the
+/// instance and sends this Host reaches the route without a certificate. Routes
+/// must say what they require; this warns where one probably forgot to.
+fn check_unguarded_routes(
+    config_path: &Path,
+    config: &Config,
+    certs: &[CertInfo],
+    warnings: &mut ConfigErrors,
+) {
+    let index = SniIndex::new(certs.iter().map(|c| c.names.as_slice()));
+    for route in config.routes.iter().filter(|r| !r.requires_client_cert()) {
+        for (i, host) in route.hosts.iter().enumerate() {
+            let Some(cert) = serving_certificate(&index, certs, host) else {
+                continue;
+            };
+            if cert.client_auth != Some(ClientAuthMode::Required) {
+                continue;
+            }
+            let at = route
+                .hosts_at
+                .get(i)
+                .copied()
+                .unwrap_or(Location { line: 1, col: 1 });
+            warnings.push(ConfigError::new(
+                config_path,
+                at,
+                format!(
+                    "warning: route for {host} does not require a client certificate, but its certificate ({}) has client_auth = \"required\": a client that names another server (SNI) reaches it without one; add client_cert = \"required\" or allow_client_names",
+                    cert.path
+                ),
+            ));
         }
     }
 }

@@ -417,3 +417,47 @@ fn the_dates_come_from_the_files() {
     assert_eq!(trust.crls.len(), 1);
     assert!(trust.crls[0].2.is_some(), "the CRL's next update is read");
 }
+
+#[test]
+fn a_route_left_open_on_a_host_that_requires_client_certificates_is_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let valid = ((2029, 1, 1), (2031, 1, 1));
+    write_cert(dir.path(), "www", &["www.example.com"], valid.0, valid.1);
+    write_cert(dir.path(), "api", &["api.example.com"], valid.0, valid.1);
+    let routes = [r#"["api.example.com"]"#, r#"["www.example.com"]"#];
+    let (path, mut config) = config(dir.path(), &["www", "api"], &routes, true);
+    config.tls.certificates[1].client_auth = Some(ClientAuthFiles {
+        mode: ClientAuthMode::Required,
+        ca: support::write(dir.path(), "ca.pem", &support::Ca::new("Partners").pem()),
+        ca_at: Location { line: 8, col: 1 },
+        crls: vec![],
+        crls_at: vec![],
+    });
+    let check = |config: &Config| {
+        let infos: Vec<CertInfo> = load_certificates(&path, &config.tls.certificates)
+            .expect("certificates load")
+            .into_iter()
+            .map(|c| c.info)
+            .collect();
+        check_certificates(&path, config, &infos, now())
+    };
+    let open = check(&config);
+    assert!(open.errors.is_empty(), "{}", open.errors);
+    assert_eq!(
+        open.warnings.0.len(),
+        1,
+        "only the api route: {}",
+        open.warnings
+    );
+    let warning = &open.warnings.0[0];
+    assert!(
+        warning.message.starts_with(
+            "warning: route for api.example.com does not require a client certificate"
+        ) && warning.message.contains("another server (SNI)"),
+        "{warning}"
+    );
+    assert_eq!(warning.location, config.routes[0].hosts_at[0]);
+    required(&mut config.routes[0]);
+    let guarded = check(&config);
+    assert!(guarded.warnings.is_empty(), "{}", guarded.warnings);
+}
