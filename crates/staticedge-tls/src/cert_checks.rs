@@ -7,7 +7,9 @@
 
 use crate::load::{CertInfo, ClientTrustDates};
 use crate::store::SniIndex;
-use staticedge_config::{ClientAuthMode, Config, ConfigError, ConfigErrors, HostPattern, Location};
+use staticedge_config::{
+    ClientAuthMode, Config, ConfigError, ConfigErrors, HostPattern, Location, Route,
+};
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -168,11 +170,7 @@ fn check_route_hosts(
             if certs.iter().any(|c| covers(c, host)) {
                 continue;
             }
-            let at = route
-                .hosts_at
-                .get(i)
-                .copied()
-                .unwrap_or(Location { line: 1, col: 1 });
+            let at = host_at(route, i);
             errors.push(ConfigError::new(
                 config_path,
                 at,
@@ -197,10 +195,7 @@ fn check_client_cert_routes(
     let index = SniIndex::new(certs.iter().map(|c| c.names.as_slice()));
     for route in config.routes.iter().filter(|r| r.requires_client_cert()) {
         for (i, host) in route.hosts.iter().enumerate() {
-            let at = route
-                .client_cert_at
-                .or_else(|| route.hosts_at.get(i).copied())
-                .unwrap_or(Location { line: 1, col: 1 });
+            let at = route.client_cert_at.unwrap_or_else(|| host_at(route, i));
             let problem = if !serves_tls {
                 format!("route for {host} requires a client certificate, but no listener terminates TLS")
             } else {
@@ -241,11 +236,7 @@ fn check_unguarded_routes(
             if cert.client_auth != Some(ClientAuthMode::Required) {
                 continue;
             }
-            let at = route
-                .hosts_at
-                .get(i)
-                .copied()
-                .unwrap_or(Location { line: 1, col: 1 });
+            let at = host_at(route, i);
             warnings.push(ConfigError::new(
                 config_path,
                 at,
@@ -256,6 +247,15 @@ fn check_unguarded_routes(
             ));
         }
     }
+}
+
+/// Where the `i`th host of `route` is written (the file's start when unknown).
+fn host_at(route: &Route, i: usize) -> Location {
+    route
+        .hosts_at
+        .get(i)
+        .copied()
+        .unwrap_or(Location { line: 1, col: 1 })
 }
 
 /// The certificate a handshake for the route host `host` selects (see
