@@ -10,21 +10,10 @@ connection broke. Answers 200 with
 {"received": N}. Prints READY once bound.
 """
 import hashlib
-import json
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-LOCK = threading.Lock()
-LOG = None
-
-
-def log(entry: dict) -> None:
-    with LOCK:
-        LOG.write(json.dumps(entry) + "\n")
-        LOG.flush()
-
+from sink_script import answer_json, log, serve
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -76,12 +65,7 @@ class Handler(BaseHTTPRequestHandler):
         if not complete:
             self.close_connection = True
             return
-        body = json.dumps({"received": received}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer_json(self, {"received": received})
 
     do_GET = do_POST = do_PUT = _handle
 
@@ -89,19 +73,5 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def main():
-    global LOG
-    port, ip, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    LOG = open(path, "a")
-    srv = Server((ip, port), Handler)
-    print("READY", flush=True)
-    srv.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    serve(Handler)

@@ -11,18 +11,14 @@ the request line, "fields": header fields, "header_bytes": the header block as r
 Answers 200 with the same JSON. Prints READY once bound.
 """
 import http.client
-import json
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from sink_script import answer_json, log, serve
 
 # No limits below the ones under test (the request line stays at http.server's 64 KiB).
 http.client._MAXHEADERS = 100_000
 http.client._MAXLINE = 4 * 1024 * 1024
-
-LOCK = threading.Lock()
-LOG = None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -39,15 +35,8 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
-        with LOCK:
-            LOG.write(json.dumps(record) + "\n")
-            LOG.flush()
-        body = json.dumps(record).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        log(record)
+        answer_json(self, record)
 
     do_GET = do_POST = _handle
 
@@ -55,19 +44,5 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def main():
-    global LOG
-    port, ip, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    LOG = open(path, "a")
-    srv = Server((ip, port), Handler)
-    print("READY", flush=True)
-    srv.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    serve(Handler)
