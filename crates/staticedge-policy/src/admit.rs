@@ -34,10 +34,7 @@ pub fn admit(state: &ProxyState, facts: &RequestFacts<'_>) -> Result<Admitted, R
     let (route_index, route) = find_route(state, facts)?;
     let on_route = |r: Refusal| r.on_route(route_index);
     check_allow_cidrs(route, facts).map_err(on_route)?;
-    facts
-        .client_cert
-        .admitted_on(route)
-        .map_err(|reason| on_route(Refusal::client_cert(reason)))?;
+    facts.client_cert.admitted_on(route).map_err(on_route)?;
     check_rate_limit(state, route_index, facts).map_err(on_route)?;
     let upstream = resolved_upstream(state, route).map_err(on_route)?;
     Ok(Admitted {

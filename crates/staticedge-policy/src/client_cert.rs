@@ -3,6 +3,7 @@
 //! `allow_client_names`, the header plan passes it to the app, the access log
 //! records it.
 
+use crate::refusal::Refusal;
 use staticedge_config::Route;
 use staticedge_tls::ClientIdentity;
 
@@ -40,16 +41,16 @@ impl<'a> ClientCert<'a> {
 
     /// Whether `route` lets this client through: a route that requires a
     /// certificate needs a verified one, and one whose allow-list is set needs a name
-    /// on it. `Err` carries the refusal reason.
-    pub fn admitted_on(&self, route: &Route) -> Result<(), &'static str> {
+    /// on it.
+    pub fn admitted_on(&self, route: &Route) -> Result<(), Refusal> {
         if !route.requires_client_cert() {
             return Ok(());
         }
         match self.identity() {
-            None => Err("client_cert_required"),
+            None => Err(Refusal::client_cert_required()),
             Some(_) if route.allow_client_names.is_empty() => Ok(()),
             Some(id) if id.matches_any(&route.allow_client_names) => Ok(()),
-            Some(_) => Err("client_cert_not_allowed"),
+            Some(_) => Err(Refusal::client_cert_not_allowed()),
         }
     }
 }

@@ -84,17 +84,25 @@ impl Refusal {
         .closing()
     }
 
-    /// The route needs a verified client certificate and the connection has none
-    /// (`client_cert_required`), or one whose names are not on the route's
-    /// `allow_client_names` (`client_cert_not_allowed`). The connection stays open:
-    /// another request on it may go to a route that needs none.
-    pub fn client_cert(reason: &'static str) -> Self {
-        let text = if reason == "client_cert_required" {
-            "forbidden: this route needs a client certificate\n"
-        } else {
-            "forbidden: this client certificate is not allowed on this route\n"
-        };
-        Refusal::new(403, reason, text)
+    /// The route needs a verified client certificate and the connection has none.
+    /// The connection stays open: another request on it may go to a route that
+    /// needs none.
+    pub fn client_cert_required() -> Self {
+        Refusal::new(
+            403,
+            "client_cert_required",
+            "forbidden: this route needs a client certificate\n",
+        )
+    }
+
+    /// The connection's verified client certificate has none of the names on the
+    /// route's `allow_client_names`.
+    pub fn client_cert_not_allowed() -> Self {
+        Refusal::new(
+            403,
+            "client_cert_not_allowed",
+            "forbidden: this client certificate is not allowed on this route\n",
+        )
     }
 
     /// The route's rate limit is used up for this client: 429, with the whole
