@@ -237,7 +237,7 @@ pub(crate) struct ConnectionFacts {
     pub tls_version: Option<String>,
     /// What the handshake recorded: the server name the client sent, its
     /// certificate. `None` on a plain listener.
-    pub tls: Option<Arc<TlsFacts>>,
+    pub tls: Option<TlsFacts>,
 }
 
 impl ConnectionFacts {
@@ -501,7 +501,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
         conn.tls = digest
             .as_ref()
             .and_then(|d| d.extension.get::<TlsFacts>())
-            .map(|f| Arc::new(f.clone()));
+            .cloned();
         conn.tls_version = Some(version);
         Ok(Box::new(tls_stream))
     }
