@@ -471,23 +471,20 @@ impl<A: HttpServerApp + Send + Sync + 'static> Front<A> {
             }
         }
         let acceptors = tls.load_full();
+        // Read only when the name decides the configuration; otherwise every name
+        // gets the one acceptor.
         let sni = if acceptors.by_server_name() {
-            Some(
-                read_server_name(&mut stream, &mut first)
-                    .await
-                    .map_err(|why| {
-                        count_handshake("error", "", "");
-                        debug!(client = ?conn.client_ip, why, "TLS handshake failed");
-                    })?,
-            )
+            read_server_name(&mut stream, &mut first)
+                .await
+                .map_err(|why| {
+                    count_handshake("error", "", "");
+                    debug!(client = ?conn.client_ip, why, "TLS handshake failed");
+                })?
         } else {
             None
         };
         stream.rewind(&first);
-        let acceptor = match &sni {
-            Some(name) => acceptors.for_server_name(name.as_deref()),
-            None => acceptors.default_acceptor(),
-        };
+        let acceptor = acceptors.for_server_name(sni.as_deref());
         let tls_stream = acceptor.tls_handshake(stream).await.map_err(|e| {
             count_handshake("error", "", "");
             debug!(client = ?conn.client_ip, error = %e, "TLS handshake failed");

@@ -164,7 +164,8 @@ impl TlsAcceptors {
         self.by_certificate.is_some()
     }
 
-    /// The acceptor for a ClientHello naming `sni`.
+    /// The acceptor for a ClientHello naming `sni` (the one acceptor when no
+    /// certificate asks for client certificates, whatever the name).
     pub fn for_server_name(&self, sni: Option<&str>) -> &Acceptor {
         self.by_certificate
             .as_ref()
@@ -173,10 +174,5 @@ impl TlsAcceptors {
                 b.acceptors.get(index)?.as_ref()
             })
             .unwrap_or(&self.default)
-    }
-
-    /// The acceptor when no certificate asks for client certificates.
-    pub fn default_acceptor(&self) -> &Acceptor {
-        &self.default
     }
 }
